@@ -1,0 +1,149 @@
+"""transformers `ClapModel` backend: LAION-CLAP checkpoints from the hub or a local directory.
+
+The feature extractor is replaced by `clapsearch.features` (same numbers, deterministic, ~10x
+faster); its settings are read from the checkpoint's `preprocessor_config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from clapsearch.config import AudioConfig
+from clapsearch.embedder import Embedder
+from clapsearch.errors import ModelLoadError
+
+KNOWN_HUB_IDS = (
+    "laion/clap-htsat-unfused",
+    "laion/clap-htsat-fused",
+    "laion/larger_clap_general",
+    "laion/larger_clap_music_and_speech",
+    "laion/larger_clap_music",
+)
+
+
+def audio_config_from_preprocessor(pre: dict) -> AudioConfig:
+    """`preprocessor_config.json` of a `ClapProcessor` -> our `AudioConfig`."""
+    return AudioConfig(
+        sample_rate=int(pre.get("sampling_rate", 48_000)),
+        window_s=float(pre.get("max_length_s", 10)),
+        n_fft=int(pre.get("fft_window_size", 1024)),
+        hop_length=int(pre.get("hop_length", 480)),
+        n_mels=int(pre.get("feature_size", 64)),
+        f_min=float(pre.get("frequency_min", 0)),
+        f_max=float(pre.get("frequency_max", 14_000)),
+        truncation=pre.get("truncation", "fusion"),
+        padding=pre.get("padding", "repeatpad"),
+    )
+
+
+def _read_preprocessor(folder: Path) -> dict:
+    """Feature-extractor settings: `preprocessor_config.json` (hub checkpoints, transformers 4)
+    or the `feature_extractor` entry of `processor_config.json` (transformers 5)."""
+    pre = folder / "preprocessor_config.json"
+    if pre.exists():
+        return json.loads(pre.read_text())
+    proc = folder / "processor_config.json"
+    if proc.exists():
+        return json.loads(proc.read_text()).get("feature_extractor", {})
+    raise ModelLoadError(f"{folder} has no preprocessor_config.json: it is not a CLAP checkpoint.")
+
+
+def _resolve_files(name_or_path: str) -> tuple[Path, str]:
+    """Local directory or hub id -> (directory holding the files, revision tag for identity).
+
+    Never downloads when `HF_HUB_OFFLINE=1`; a missing offline copy is one clear sentence.
+    """
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelLoadError(f"{local} is not a model directory (no config.json).")
+        return local, ""
+    if local.suffix or name_or_path.startswith((".", "/", "~")):
+        raise ModelLoadError(f"Model path {name_or_path} does not exist.")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(
+            name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.bin"]
+        )
+    except Exception as err:  # offline, unknown id, no network: all end the same way for users
+        raise ModelLoadError(
+            f"Model {name_or_path!r} is not available offline and could not be downloaded "
+            f"({type(err).__name__}); download it once with network access "
+            f"(`huggingface-cli download {name_or_path}`) or pass a local directory with "
+            f"--model /path/to/model."
+        ) from None
+    folder = Path(folder)
+    return folder, folder.name[:12]
+
+
+def _weights_digest(folder: Path) -> str:
+    """A short content hash of the config and weights, so renaming a copy keeps its identity
+    and changed weights get a new one. Hashes the first and last 8 MiB plus the size of each
+    weights file: fast for 600 MB checkpoints, and different weights differ there."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update((folder / "config.json").read_bytes())
+    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        size = f.stat().st_size
+        h.update(str(size).encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(8 << 20))
+            if size > 16 << 20:
+                fh.seek(-(8 << 20), 2)
+                h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+class HFClapEmbedder(Embedder):
+    """`ClapModel.get_audio_features` / `get_text_features` behind the `Embedder` interface."""
+
+    def __init__(self, name_or_path: str, device: torch.device, dtype: torch.dtype):
+        from transformers import AutoTokenizer, ClapModel
+
+        folder, _ = _resolve_files(name_or_path)
+        try:
+            model = ClapModel.from_pretrained(folder, torch_dtype=dtype)
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        except Exception as err:
+            raise ModelLoadError(f"Could not load a CLAP model from {folder}: {err}") from None
+        self.audio_config = audio_config_from_preprocessor(_read_preprocessor(folder))
+        self.model = model.to(device).eval()
+        self.device = device
+        self.dtype = dtype
+        self.dim = int(model.config.projection_dim)
+        label = name_or_path if not Path(name_or_path).expanduser().is_dir() else folder.name
+        self.identity = f"hf:{label}@{_weights_digest(folder)}"
+        self.name_or_path = name_or_path
+
+    @property
+    def max_text_tokens(self) -> int:
+        limit = getattr(self.tokenizer, "model_max_length", 512)
+        positions = getattr(self.model.config.text_config, "max_position_embeddings", 514) - 2
+        return int(min(limit, positions))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, truncation=False)["input_ids"])
+
+    def _audio_forward(self, features: torch.Tensor, is_longer: torch.Tensor) -> torch.Tensor:
+        out = self.model.audio_model(
+            input_features=features.to(self.dtype), is_longer=is_longer[:, None]
+        )
+        return self.model.audio_projection(out.pooler_output)
+
+    def _text_forward(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_text_tokens,
+            return_tensors="pt",
+        ).to(self.device)
+        out = self.model.text_model(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+        )
+        return self.model.text_projection(out.pooler_output)

@@ -1,0 +1,31 @@
+"""The `clapsearch` command: a thin typer layer over the library.
+
+Each command lives in its own module and registers itself on `app`; heavy imports (torch,
+transformers, faiss) happen inside the command functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="clapsearch",
+    help="Search sound libraries by describing them, with CLAP audio-text embeddings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+@app.callback()
+def _root() -> None:
+    """Search sound libraries by describing them, with CLAP audio-text embeddings."""
+
+
+# Command modules register on `app` at import; keep each one's top-level imports light.
+from clapsearch.cli import embed  # noqa: E402,F401
+
+
+def main() -> None:
+    from clapsearch.cli.common import run_app
+
+    run_app(app)

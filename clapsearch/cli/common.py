@@ -1,0 +1,56 @@
+"""Shared CLI plumbing: options every command takes, error-to-exit-code mapping, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+MODEL_HELP = (
+    "Model: a hub id (laion/clap-htsat-unfused, laion/larger_clap_general, ...), a transformers "
+    "CLAP directory or a clapsearch checkpoint directory. Default: $CLAPSEARCH_MODEL, else the "
+    "built-in default."
+)
+ModelOption = typer.Option(None, "--model", "-m", help=MODEL_HELP, show_default=False)
+DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+PrecisionOption = typer.Option(
+    "auto", "--precision", help="auto (bf16 on GPU and AMX CPUs, else fp32), fp32, bf16 or fp16."
+)
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one sentence on stderr and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the typer app; library errors become one sentence and their exit code."""
+    from clapsearch.errors import ClapsearchError
+
+    try:
+        app(standalone_mode=False)
+    except ClapsearchError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except typer.Exit as ex:
+        sys.exit(ex.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as err:
+        # Usage errors from typer's (vendored) click arrive here in non-standalone mode.
+        if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
+            err.show()
+            sys.exit(err.exit_code)
+        raise

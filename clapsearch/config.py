@@ -1,0 +1,80 @@
+"""Frozen dataclass configs shared by every layer, serialised to JSON in checkpoints and indexes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Truncation = Literal["rand_trunc", "fusion"]
+MelScale = Literal["slaney", "htk"]
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The audio front end a model expects: waveform rate, clip window and log-mel parameters.
+
+    Defaults are the LAION-CLAP HTSAT checkpoints' (`preprocessor_config.json`):
+    48 kHz, 10 s windows, 1024-point FFT, hop 480 (1001 frames), 64 mel bins from 50 Hz to 14 kHz.
+    `rand_trunc` models use a slaney-normalised slaney-scale filterbank, `fusion` models an
+    un-normalised HTK filterbank, exactly as transformers' `ClapFeatureExtractor`.
+    """
+
+    sample_rate: int = 48_000
+    window_s: float = 10.0
+    n_fft: int = 1024
+    hop_length: int = 480
+    n_mels: int = 64
+    f_min: float = 50.0
+    f_max: float = 14_000.0
+    truncation: Truncation = "rand_trunc"
+    padding: Literal["repeatpad", "repeat", "pad"] = "repeatpad"
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate))
+
+    @property
+    def window_frames(self) -> int:
+        """Frames of one window's log-mel (centred STFT: one more than samples // hop)."""
+        return self.window_samples // self.hop_length + 1
+
+    @property
+    def mel_scale(self) -> MelScale:
+        return "htk" if self.truncation == "fusion" else "slaney"
+
+    @property
+    def mel_norm(self) -> str | None:
+        return None if self.truncation == "fusion" else "slaney"
+
+
+def to_dict(config: Any) -> dict:
+    """Nested dataclass -> plain dict (JSON-ready)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type, data: dict) -> Any:
+    """Plain dict -> (nested) frozen dataclass; unknown keys are an error, missing ones default."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        sub = hints[name]
+        if dataclasses.is_dataclass(sub) and isinstance(value, dict):
+            value = from_dict(sub, value)
+        elif isinstance(value, list):
+            value = tuple(value)  # frozen configs hold tuples; JSON gives lists
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def dumps(config: Any) -> str:
+    return json.dumps(to_dict(config), indent=2, sort_keys=True)
+
+
+__all__ = ["AudioConfig", "Truncation", "MelScale", "to_dict", "from_dict", "dumps", "field"]

@@ -1,0 +1,195 @@
+"""Torch-native CLAP log-mel front end, a deterministic twin of transformers' `ClapFeatureExtractor`.
+
+Why not the reference extractor: it runs float64 numpy one clip at a time (17 ms a 10 s clip on
+this CPU against ~2.7 ms here), and it is random at inference: `rand_trunc` takes a random crop of
+long clips, `fusion` takes random crops and, when no clip in a batch is long, flags a random one
+as long. Here every clip's features depend only on that clip:
+
+- shorter than the window: `repeatpad` (tile whole copies, zero-pad the rest), as the reference;
+- `rand_trunc`, longer than the window: the first window (callers that want the whole clip,
+  such as `Embedder.embed_audio`, cut it into windows with `window_starts` first);
+- `fusion`, longer than the window: the reference fusion stack (whole-clip mel squeezed to one
+  window, plus three crops) with the crops taken at the middle of the front, middle and back
+  thirds of the possible offsets instead of at random; `is_longer` is true exactly when the clip
+  is longer than the window (plus the reference's one-frame tolerance).
+
+Shapes: waveforms are mono float32 at `AudioConfig.sample_rate`; features are
+`(batch, channels, frames, n_mels)` with channels 1 (`rand_trunc`) or 4 (`fusion`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from clapsearch.config import AudioConfig
+
+AMIN = 1e-10  # power floor before log, as the reference (`mel_floor` and `min_value`)
+
+
+def hertz_to_mel(freq: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + freq / 700.0)
+    # slaney: linear below 1 kHz, logarithmic above
+    freq = np.asarray(freq, dtype=np.float64)
+    mels = 3.0 * freq / 200.0
+    log_region = freq >= 1000.0
+    mels = np.where(log_region, 15.0 + np.log(np.maximum(freq, 1e-12) / 1000.0) * 27.0 / np.log(6.4), mels)
+    return mels
+
+
+def mel_to_hertz(mels: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    mels = np.asarray(mels, dtype=np.float64)
+    freqs = 200.0 * mels / 3.0
+    log_region = mels >= 15.0
+    return np.where(log_region, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mels - 15.0)), freqs)
+
+
+def mel_filterbank(config: AudioConfig) -> np.ndarray:
+    """Triangular filters `(n_fft // 2 + 1, n_mels)`, float64, the same formula as
+    `transformers.audio_utils.mel_filter_bank` (and so torchaudio for HTK, librosa for slaney)."""
+    n_freqs = config.n_fft // 2 + 1
+    scale = config.mel_scale
+    mel_points = np.linspace(
+        hertz_to_mel(np.float64(config.f_min), scale),
+        hertz_to_mel(np.float64(config.f_max), scale),
+        config.n_mels + 2,
+    )
+    filter_freqs = mel_to_hertz(mel_points, scale)
+    fft_freqs = np.linspace(0, config.sample_rate // 2, n_freqs)
+    diff = np.diff(filter_freqs)
+    slopes = filter_freqs[None, :] - fft_freqs[:, None]
+    down = -slopes[:, :-2] / diff[:-1]
+    up = slopes[:, 2:] / diff[1:]
+    filters = np.maximum(0.0, np.minimum(down, up))
+    if config.mel_norm == "slaney":
+        filters *= (2.0 / (filter_freqs[2:] - filter_freqs[:-2]))[None, :]
+    return filters
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_filters(config: AudioConfig, device: str) -> torch.Tensor:
+    return torch.from_numpy(mel_filterbank(config)).to(device=device, dtype=torch.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_window(n_fft: int, device: str) -> torch.Tensor:
+    return torch.hann_window(n_fft, periodic=True, device=device)
+
+
+def log_mel(waveforms: torch.Tensor, config: AudioConfig) -> torch.Tensor:
+    """`(batch, samples)` -> `(batch, frames, n_mels)` dB log-mel; frames = samples // hop + 1.
+
+    Each clip's features depend on that clip only (no batch-wide clamp or normalisation).
+    """
+    device = str(waveforms.device)
+    spec = torch.stft(
+        waveforms.float(),
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        window=_cached_window(config.n_fft, device),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )  # (batch, freqs, frames)
+    power = spec.real.square() + spec.imag.square()
+    mel = torch.matmul(_cached_filters(config, device).T, power)  # (batch, n_mels, frames)
+    return (10.0 * torch.log10(mel.clamp_min(AMIN))).transpose(1, 2)
+
+
+def pad_or_repeat(waveform: torch.Tensor, length: int, mode: str = "repeatpad") -> torch.Tensor:
+    """Fit a 1-D clip of at most `length` samples to exactly `length` the way CLAP was trained:
+    `repeatpad` tiles whole copies then zero-pads, `repeat` tiles and cuts, `pad` zero-pads."""
+    n = waveform.shape[-1]
+    if n >= length:
+        return waveform[..., :length]
+    if n == 0:
+        return waveform.new_zeros(length)
+    if mode == "repeatpad":
+        waveform = waveform.repeat(length // n)
+    elif mode == "repeat":
+        waveform = waveform.repeat(length // n + 1)[:length]
+    elif mode != "pad":
+        raise ValueError(f"unknown padding mode {mode!r}")
+    return F.pad(waveform, (0, length - waveform.shape[-1]))
+
+
+def window_starts(n_samples: int, window: int, hop: int | None = None) -> list[int]:
+    """Start samples of the windows that cover a clip: every `hop` (default: `window`) from 0,
+    plus one window flush with the end when the grid leaves a tail, so no window is mostly
+    padding. A clip no longer than `window` has the single start 0."""
+    hop = hop or window
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+def _fusion_crop_offsets(total_frames: int, chunk_frames: int) -> list[int]:
+    """The reference draws one offset at random from each third of the valid offsets; we take
+    the middle element of each third."""
+    ranges = np.array_split(np.arange(0, total_frames - chunk_frames + 1), 3)
+    return [int(r[len(r) // 2]) if len(r) else 0 for r in ranges]
+
+
+def _fusion_long(mel: torch.Tensor, chunk_frames: int) -> torch.Tensor:
+    """`(frames, n_mels)` of a long clip -> `(4, chunk_frames, n_mels)` fusion stack."""
+    crops = [mel[o : o + chunk_frames] for o in _fusion_crop_offsets(mel.shape[0], chunk_frames)]
+    shrunk = F.interpolate(
+        mel[None, None], size=[chunk_frames, mel.shape[1]], mode="bilinear", align_corners=False
+    )[0, 0]
+    return torch.stack([shrunk, *crops], dim=0)
+
+
+def clap_features(
+    waveforms: Sequence[torch.Tensor], config: AudioConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips -> (`features (batch, channels, frames, n_mels)`, `is_longer (batch,)` bool).
+
+    All clips that fit the window share one batched STFT; long `fusion` clips take one each.
+    """
+    window = config.window_samples
+    fits = [i for i, w in enumerate(waveforms) if w.shape[-1] <= window or config.truncation != "fusion"]
+    out: list[torch.Tensor | None] = [None] * len(waveforms)
+    longer = [False] * len(waveforms)
+    if fits:
+        batch = torch.stack([pad_or_repeat(waveforms[i], window, config.padding) for i in fits])
+        mels = log_mel(batch, config)
+        for i, mel in zip(fits, mels):
+            out[i] = mel.expand(4, -1, -1) if config.truncation == "fusion" else mel[None]
+    for i, w in enumerate(waveforms):
+        if out[i] is not None:
+            continue
+        mel = log_mel(w[None], config)[0]
+        if mel.shape[0] == config.window_frames:  # longer by less than one hop: no fusion
+            out[i] = mel.expand(4, -1, -1)
+        else:
+            out[i] = _fusion_long(mel, config.window_frames)
+            longer[i] = True
+    return torch.stack(out), torch.tensor(longer, device=out[0].device)
+
+
+def duration_windows(n_samples: int, config: AudioConfig) -> int:
+    """How many windows `Embedder.embed_audio` averages for a clip of `n_samples`."""
+    if config.truncation == "fusion":
+        return 1
+    return len(window_starts(n_samples, config.window_samples))
+
+
+__all__ = [
+    "AMIN",
+    "clap_features",
+    "duration_windows",
+    "log_mel",
+    "mel_filterbank",
+    "pad_or_repeat",
+    "window_starts",
+]

@@ -1,0 +1,58 @@
+"""Pick and load a model backend from one string: hub id, transformers dir or clapsearch dir.
+
+Precedence: the explicit `--model` value, then `CLAPSEARCH_MODEL`, then `DEFAULT_MODEL`.
+A directory holding `clapsearch.json` is a clapsearch checkpoint (written by the trainer);
+any other directory or a hub id goes to transformers' `ClapModel`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from clapsearch.embedder import Embedder
+
+DEFAULT_MODEL = "laion/clap-htsat-unfused"
+MODEL_ENV = "CLAPSEARCH_MODEL"
+NATIVE_MARKER = "clapsearch.json"
+
+
+def resolve_model_name(model: str | None) -> str:
+    return model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def is_native_checkpoint(name_or_path: str) -> bool:
+    return (Path(name_or_path).expanduser() / NATIVE_MARKER).is_file()
+
+
+def load_embedder(
+    model: str | None = None, device: str = "auto", precision: str = "auto"
+) -> Embedder:
+    """Load the model named by `model` (see module doc) on `device` in `precision`."""
+    import torch
+
+    from clapsearch.device import resolve_device, resolve_dtype
+
+    name = resolve_model_name(model)
+    dev = resolve_device(device)
+    dtype = resolve_dtype(precision, dev)
+    _quiet_transformers()
+    torch.set_grad_enabled(False)
+    if is_native_checkpoint(name):
+        from clapsearch.backends.native import NativeEmbedder
+
+        return NativeEmbedder(name, dev, dtype)
+    from clapsearch.backends.hf import HFClapEmbedder
+
+    return HFClapEmbedder(name, dev, dtype)
+
+
+def _quiet_transformers() -> None:
+    """Weight-loading bars and warnings are noise on every CLI call."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass

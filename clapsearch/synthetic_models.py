@@ -1,0 +1,82 @@
+"""Randomly initialised transformers CLAP checkpoints built offline, saved like hub ones.
+
+Tests, benchmarks and the pre-default-model demo need a real `ClapModel` directory (config,
+safetensors, processor, RoBERTa-style BPE tokenizer) without network. `tiny` is for tests
+(seconds on CPU); `base` has the laion/clap-htsat-* architecture (HTSAT-tiny + RoBERTa-base)
+for throughput benchmarks, where only the arithmetic matters, not the weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_CORPUS = [
+    "a dog barks in the rain", "birds chirp in the morning", "a car engine starts",
+    "rain falls on a tin roof", "people talk in a busy cafe", "a siren wails in the distance",
+    "water flows in a stream", "a door creaks open slowly", "footsteps on a wooden floor",
+    "thunder rumbles over the hills", "a cat meows", "this is a sound of a church bell",
+    "wind blows through the trees", "an airplane flies overhead", "a baby cries",
+]
+
+
+def _build_tokenizer(folder: Path):
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        _CORPUS * 4, vocab_size=400, min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe.save_model(str(folder))
+    return RobertaTokenizerFast(
+        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"),
+        model_max_length=512,
+    )
+
+
+def build_random_clap(
+    folder: str | Path, size: str = "tiny", truncation: str = "rand_trunc", seed: int = 0
+) -> Path:
+    """Write a random `ClapModel` + `ClapProcessor` to `folder` and return it.
+
+    `truncation="fusion"` builds a fused model (`enable_fusion=True`) with the HTK front end.
+    """
+    import torch
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    import tempfile
+
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer = _build_tokenizer(Path(scratch))
+    fusion = truncation == "fusion"
+    if size == "tiny":
+        text = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                    num_attention_heads=2, intermediate_size=64, max_position_embeddings=80,
+                    projection_dim=16)
+        audio = dict(hidden_size=64, patch_embeds_hidden_size=8, depths=[1, 1, 1, 1],
+                     num_attention_heads=[1, 2, 2, 4], window_size=8, projection_dim=16,
+                     enable_fusion=fusion)
+        projection_dim = 16
+    elif size == "base":  # laion/clap-htsat-* shapes
+        text = dict(vocab_size=50265, projection_dim=512)
+        audio = dict(enable_fusion=fusion, projection_dim=512)
+        projection_dim = 512
+    else:
+        raise ValueError(f"size must be tiny or base, not {size!r}")
+    config = ClapConfig(text_config=text, audio_config=audio, projection_dim=projection_dim)
+    torch.manual_seed(seed)
+    model = ClapModel(config).eval()
+    model.save_pretrained(folder)
+    extractor = ClapFeatureExtractor(
+        feature_size=64, sampling_rate=48_000, hop_length=480, max_length_s=10,
+        fft_window_size=1024, frequency_min=50, frequency_max=14_000,
+        truncation=truncation, padding="repeatpad",
+    )
+    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    # transformers 5 nests the extractor settings in processor_config.json; hub checkpoints
+    # (and transformers 4) read preprocessor_config.json, so write that too.
+    extractor.save_pretrained(folder)
+    return folder
