@@ -57,3 +57,7 @@ class UsageError(ClapsearchError):
     """Invalid arguments or input (empty query, unknown option value, non-UTF-8 input)."""
 
     exit_code = 2
+
+
+class EmptyIndexError(ClapsearchError):
+    """The index exists but holds no searchable audio."""
