@@ -1,0 +1,3 @@
+from clapsearch.cli import main
+
+main()

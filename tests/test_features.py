@@ -1,0 +1,115 @@
+"""The torch front end must reproduce transformers' ClapFeatureExtractor within 1e-3 dB."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from clapsearch.config import AudioConfig
+from clapsearch.features import (
+    clap_features,
+    log_mel,
+    mel_filterbank,
+    pad_or_repeat,
+    window_starts,
+)
+from tests.conftest import clotho_files, esc50_files
+
+TOLERANCE_DB = 1e-3
+
+
+def _reference_extractor(truncation: str):
+    from transformers import ClapFeatureExtractor
+
+    return ClapFeatureExtractor(
+        feature_size=64, sampling_rate=48_000, hop_length=480, max_length_s=10,
+        fft_window_size=1024, frequency_min=50, frequency_max=14_000,
+        truncation=truncation, padding="repeatpad",
+    )
+
+
+def _load48k(path) -> np.ndarray:
+    from clapsearch.audio import load_audio
+
+    return load_audio(str(path), 48_000)
+
+
+@pytest.mark.parametrize("truncation", ["rand_trunc", "fusion"])
+def test_filterbank_matches_transformers(truncation):
+    ref = _reference_extractor(truncation)
+    expected = ref.mel_filters if truncation == "fusion" else ref.mel_filters_slaney
+    ours = mel_filterbank(AudioConfig(truncation=truncation))
+    assert ours.shape == expected.shape == (513, 64)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("truncation", ["rand_trunc", "fusion"])
+def test_short_clips_match_reference_within_1e3_db(truncation):
+    """5 s ESC-50 clips: repeatpad to 10 s, log-mel, same numbers as the reference."""
+    ref = _reference_extractor(truncation)
+    config = AudioConfig(truncation=truncation)
+    clips = [_load48k(p) for p in esc50_files(3)]
+    ours, is_longer = clap_features([torch.from_numpy(c) for c in clips], config)
+    channels = 4 if truncation == "fusion" else 1
+    assert ours.shape == (3, channels, 1001, 64)
+    assert not is_longer.any()
+    for clip, feat in zip(clips, ours):
+        expected = ref(clip, sampling_rate=48_000, return_tensors="np")["input_features"][0]
+        assert np.abs(feat.numpy() - expected).max() <= TOLERANCE_DB
+
+
+def test_long_fusion_clip_matches_reference_with_its_crops_fixed(monkeypatch):
+    """Long clips: the reference draws crop offsets at random; pinned to our rule, equal."""
+    clip = _load48k(clotho_files()[0])
+    assert len(clip) > 10 * 48_000
+    monkeypatch.setattr(np.random, "choice", lambda r: r[len(r) // 2])
+    expected = _reference_extractor("fusion")(clip, sampling_rate=48_000, return_tensors="np")
+    monkeypatch.undo()
+    ours, is_longer = clap_features([torch.from_numpy(clip)], AudioConfig(truncation="fusion"))
+    assert bool(is_longer[0]) and bool(expected["is_longer"][0][0])
+    assert np.abs(ours[0].numpy() - expected["input_features"][0]).max() <= TOLERANCE_DB
+
+
+def test_features_do_not_depend_on_batch_or_run():
+    """Determinism: a clip's features are the same alone, in a batch, and on every call."""
+    config = AudioConfig(truncation="fusion")
+    clips = [torch.from_numpy(_load48k(p)) for p in esc50_files(2)]
+    long_clip = torch.from_numpy(_load48k(clotho_files()[0]))
+    alone, _ = clap_features([clips[0]], config)
+    batched, flags = clap_features([long_clip, clips[0], clips[1]], config)
+    again, _ = clap_features([long_clip, clips[0], clips[1]], config)
+    torch.testing.assert_close(alone[0], batched[1], rtol=0, atol=1e-4)
+    assert torch.equal(batched, again)
+    assert flags.tolist() == [True, False, False]
+
+
+def test_quiet_clip_is_not_rescaled_by_loud_neighbour():
+    """Whisper's batch-wide clamp would make a quiet clip depend on its batch; ours must not."""
+    config = AudioConfig()
+    quiet = torch.randn(48_000) * 1e-3
+    loud = torch.randn(48_000) * 10
+    alone = log_mel(pad_or_repeat(quiet, config.window_samples)[None], config)
+    mixed = log_mel(
+        torch.stack([pad_or_repeat(x, config.window_samples) for x in (quiet, loud)]), config
+    )
+    torch.testing.assert_close(alone[0], mixed[0])
+
+
+def test_repeatpad_tiles_whole_copies_then_zero_pads():
+    x = torch.arange(1, 4, dtype=torch.float32)  # 3 samples into 8
+    assert pad_or_repeat(x, 8).tolist() == [1, 2, 3, 1, 2, 3, 0, 0]
+    assert pad_or_repeat(x, 8, "repeat").tolist() == [1, 2, 3, 1, 2, 3, 1, 2]
+    assert pad_or_repeat(x, 8, "pad").tolist() == [1, 2, 3, 0, 0, 0, 0, 0]
+    assert pad_or_repeat(torch.arange(10.0), 4).tolist() == [0, 1, 2, 3]
+
+
+def test_window_starts_cover_clip_without_a_mostly_padding_tail():
+    assert window_starts(5, 10) == [0]
+    assert window_starts(30, 10) == [0, 10, 20]
+    assert window_starts(25, 10) == [0, 10, 15]  # last window flush with the end
+    assert window_starts(25, 10, hop=5) == [0, 5, 10, 15]
+    for n in (11, 99, 1000):
+        starts = window_starts(n, 10, 7)
+        assert starts == sorted(set(starts)) and starts[0] == 0
+        assert max(s + 10 for s in starts) == n
