@@ -1,0 +1,212 @@
+"""Zero-shot audio-to-text classification: which of the given labels does each file sound like.
+
+Each label becomes a prompt (`template.format(label)`, "This is a sound of {}." by default, the
+wording LAION-CLAP was evaluated with) and is embedded once; each file is embedded with the
+model's long-clip policy (`Embedder.embed_audio`: the normalised mean of its windows). Scores:
+
+- single-label (default): `softmax(scale * cos(audio, prompt_i))` over the labels; they sum
+  to 1 and answer "which one of these".
+- multi-label: an independent `sigmoid(scale * (cos(audio, prompt_i) - cos(audio, reference)))`
+  per label, where `reference` is the template filled with the generic word "something". CLAP
+  has no trained per-label bias, and a raw `sigmoid(scale * cos)` is ~1 for every label, so the
+  generic prompt is the zero point: a label scores above 0.5 when the audio is closer to it than
+  to "a sound of something". A label's score never depends on which other labels are asked.
+
+`scale` is the model's own audio-to-text logit scale (`exp(logit_scale_a)` for transformers'
+`ClapModel`, an Embedder's `logit_scale` attribute when it has one), else 100 as in CLIP.
+
+`timeline=True` also scores every window of the file (the same window grid as the index:
+`clapsearch.features.window_starts`, the last window flush with the end), for long recordings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from clapsearch.errors import UsageError
+
+if TYPE_CHECKING:
+    from clapsearch.embedder import Embedder
+
+DEFAULT_TEMPLATE = "This is a sound of {}."
+REFERENCE_LABEL = "something"
+DEFAULT_LOGIT_SCALE = 100.0
+FILES_PER_BATCH = 16  # decode this many files at a time: bounded memory for long libraries
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float  # probability: softmax over labels, or an independent sigmoid (multi-label)
+
+
+@dataclass(frozen=True)
+class WindowLabels:
+    """Scores of one window of a file (`timeline=True`)."""
+
+    start: float
+    end: float
+    labels: tuple[LabelScore, ...]  # best first, at most `top`
+
+
+@dataclass(frozen=True)
+class Classification:
+    path: str
+    labels: tuple[LabelScore, ...]  # whole file, best first, at most `top`
+    timeline: tuple[WindowLabels, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "labels": _labels_json(self.labels)}
+        if self.timeline is not None:
+            out["timeline"] = [
+                {"start": w.start, "end": w.end, "labels": _labels_json(w.labels)}
+                for w in self.timeline
+            ]
+        return out
+
+
+def _labels_json(labels: Sequence[LabelScore]) -> list[dict[str, Any]]:
+    return [{"label": s.label, "score": s.score} for s in labels]
+
+
+def parse_labels(text: str) -> list[str]:
+    """ "dog, rain,,siren" or one label per line -> ["dog", "rain", "siren"] (order kept,
+    blanks and repeats dropped)."""
+    parts = [p.strip() for line in text.splitlines() for p in line.split(",")]
+    return list(dict.fromkeys(p for p in parts if p))
+
+
+def check_template(template: str) -> str:
+    if template.count("{}") != 1:
+        raise UsageError(
+            f"The template must contain {{}} exactly once, where the label goes, not {template!r}."
+        )
+    return template
+
+
+def logit_scale(embedder: Embedder) -> float:
+    """The model's audio-to-text temperature (see module doc), 100 when it has none."""
+    own = getattr(embedder, "logit_scale", None)
+    if own is not None:
+        return float(own)
+    param = getattr(getattr(embedder, "model", None), "logit_scale_a", None)
+    if param is not None:
+        return float(math.exp(float(param.detach().float().cpu())))
+    return DEFAULT_LOGIT_SCALE
+
+
+def label_scores(
+    audio: np.ndarray,
+    prompts: np.ndarray,
+    scale: float,
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
+    """`(N, dim)` audio and `(L, dim)` prompt unit vectors -> `(N, L)` probabilities.
+
+    reference None: softmax over labels (rows sum to 1). reference `(dim,)`: multi-label
+    sigmoids against the reference prompt (module doc).
+    """
+    cos = audio.astype(np.float64) @ prompts.astype(np.float64).T
+    if reference is not None:
+        ref = audio.astype(np.float64) @ reference.astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-scale * (cos - ref[:, None])))
+    logits = scale * cos
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _top(labels: Sequence[str], scores: np.ndarray, top: int | None) -> tuple[LabelScore, ...]:
+    order = np.argsort(-scores, kind="stable")[: top or len(labels)]
+    return tuple(LabelScore(labels[i], float(scores[i])) for i in order)
+
+
+def classify(
+    files: Sequence[str | Path],
+    labels: Sequence[str],
+    template: str = DEFAULT_TEMPLATE,
+    multi_label: bool = False,
+    top: int | None = None,
+    timeline: bool = False,
+    model: str | None = None,
+    *,
+    embedder: Embedder | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+) -> list[Classification]:
+    """Score each file against `labels` (module doc); one `Classification` per file, in order.
+
+    top: keep the best `top` labels per file (and per window), None for all.
+    embedder: an already loaded model (tests, long-lived callers); else `model` is loaded.
+    Raises UsageError for no labels or a bad template, AudioDecodeError for an unreadable file.
+    """
+    labels = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+    if not labels:
+        raise UsageError("Give at least one label to classify against.")
+    if not files:
+        raise UsageError("Give at least one audio file to classify.")
+    if top is not None and top < 1:
+        raise UsageError(f"--top must be at least 1, not {top}.")
+    check_template(template)
+    if embedder is None:
+        from clapsearch.loading import load_embedder
+
+        embedder = load_embedder(model, device=device, precision=precision)
+    from clapsearch.audio import load_audio
+
+    prompts = embedder.embed_text([template.format(label) for label in labels])
+    reference = embedder.embed_text([template.format(REFERENCE_LABEL)])[0] if multi_label else None
+    scale = logit_scale(embedder)
+    out: list[Classification] = []
+    for lo in range(0, len(files), FILES_PER_BATCH):
+        chunk = [str(f) for f in files[lo : lo + FILES_PER_BATCH]]
+        waves = [load_audio(f, embedder.sample_rate) for f in chunk]
+        clips = embedder.embed_audio(waves)
+        scores = label_scores(clips, prompts, scale, reference)
+        for i, path in enumerate(chunk):
+            windows = None
+            if timeline:
+                windows = _timeline(embedder, waves[i], labels, prompts, scale, reference, top)
+            out.append(Classification(path, _top(labels, scores[i], top), windows))
+    return out
+
+
+def _timeline(
+    embedder: Embedder,
+    wave: np.ndarray,
+    labels: Sequence[str],
+    prompts: np.ndarray,
+    scale: float,
+    reference: np.ndarray | None,
+    top: int | None,
+) -> tuple[WindowLabels, ...]:
+    """Scores of each window of one clip: `(n_windows,)` records with start/end seconds."""
+    from clapsearch.features import window_starts
+
+    sr = embedder.sample_rate
+    window = embedder.audio_config.window_samples
+    starts = window_starts(len(wave), window)
+    vecs = embedder.embed_audio([wave[s : s + window] for s in starts])
+    scores = label_scores(vecs, prompts, scale, reference)
+    return tuple(
+        WindowLabels(s / sr, min(s + window, len(wave)) / sr, _top(labels, row, top))
+        for s, row in zip(starts, scores, strict=True)
+    )
+
+
+__all__ = [
+    "Classification",
+    "DEFAULT_TEMPLATE",
+    "LabelScore",
+    "WindowLabels",
+    "classify",
+    "label_scores",
+    "logit_scale",
+    "parse_labels",
+]

@@ -1,0 +1,106 @@
+"""`clapsearch classify`: zero-shot labels for audio files (a thin layer over
+`clapsearch.classify.classify`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from clapsearch.cli import app
+from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption, fail
+
+DEFAULT_TEMPLATE = "This is a sound of {}."  # == clapsearch.classify.DEFAULT_TEMPLATE (lazy)
+
+
+@app.command()
+def classify(
+    files: list[Path] = typer.Argument(..., help="Audio files to label.", show_default=False),
+    labels: str = typer.Option(
+        None,
+        "--labels",
+        "-l",
+        show_default=False,
+        help='Comma-separated labels, e.g. "dog,rain,siren".',
+    ),
+    labels_file: Path = typer.Option(
+        None,
+        "--labels-file",
+        show_default=False,
+        help="A UTF-8 file of labels, one per line (or commas).",
+    ),
+    template: str = typer.Option(
+        DEFAULT_TEMPLATE, "--template", help="Prompt each label is put into; {} marks the label."
+    ),
+    multi_label: bool = typer.Option(
+        False,
+        "--multi-label",
+        help="Score each label on its own "
+        "(sigmoid against a generic prompt) instead of a softmax "
+        "over the labels.",
+    ),
+    top: int = typer.Option(5, "--top", "-n", help="Labels shown per file (and per window)."),
+    timeline: bool = typer.Option(
+        False, "--timeline", help="Also label every window of each file (long recordings)."
+    ),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    precision: str = PrecisionOption,
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print JSON lines: one object {"path", '
+        '"labels": [{"label", "score"}], "timeline"?: [{"start", '
+        '"end", "labels"}]} per file, in input order.',
+    ),
+) -> None:
+    """Label audio files zero-shot: how well each file matches each text label.
+
+    Scores are probabilities: a softmax over the labels (they sum to 1), or with --multi-label
+    an independent score per label, above 0.5 when the sound is closer to the label than to
+    a generic "something".
+    """
+    from clapsearch.classify import classify as run_classify
+    from clapsearch.classify import parse_labels
+
+    if (labels is None) == (labels_file is None):
+        fail('give the labels with --labels "a,b,c" or --labels-file FILE (one of them).', 2)
+    if labels_file is not None:
+        labels = _read_text(labels_file)
+    results = run_classify(
+        [str(f) for f in files],
+        parse_labels(labels),
+        template=template,
+        multi_label=multi_label,
+        top=top,
+        timeline=timeline,
+        model=model,
+        device=device,
+        precision=precision,
+    )
+    if as_json:
+        from clapsearch.cli.common import print_json
+
+        for res in results:
+            print_json(res.to_dict())
+        return
+    for n, res in enumerate(results):
+        typer.echo(("\n" if n else "") + res.path)
+        for s in res.labels:
+            typer.echo(f"  {s.score:6.3f}  {s.label}")
+        for w in res.timeline or ():
+            from clapsearch.cli.query import format_time
+
+            best = ", ".join(f"{s.label} {s.score:.2f}" for s in w.labels)
+            typer.echo(f"  {format_time(w.start):>9}-{format_time(w.end):<9} {best}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        fail(f"cannot read the labels file {path} ({err.strerror}).", 2)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        fail(f"the labels file {path} is not valid UTF-8 text.", 2)

@@ -1,0 +1,157 @@
+"""`clapsearch query`: text, audio or an indexed file in; ranked sounds out (a thin layer over
+`clapsearch.library.Library`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from clapsearch.cli import app
+from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption, fail
+
+JSON_HELP = (
+    'Print JSON lines: one object {"query", "results": [{"path", "score", "start", "end"}]} '
+    "per query, in the order the queries were given, results in rank order."
+)
+
+
+@app.command()
+def query(
+    texts: list[str] = typer.Argument(
+        None,
+        help="What to search for, in words. Several queries are embedded in one batch.",
+        show_default=False,
+    ),
+    k: int = typer.Option(10, "-k", "--top", help="Results per query."),
+    index: Path = typer.Option(
+        None,
+        "--index",
+        "-i",
+        show_default=False,
+        help="Index directory (default: $CLAPSEARCH_INDEX, else the user data directory).",
+    ),
+    audio: list[Path] = typer.Option(
+        None,
+        "--audio",
+        "-a",
+        show_default=False,
+        help="Query by example: sounds like this audio file (left out of its own results).",
+    ),
+    similar_to: Path = typer.Option(
+        None,
+        "--similar-to",
+        show_default=False,
+        help="Sounds like this indexed file, from its stored vectors (no model needed).",
+    ),
+    queries_file: Path = typer.Option(
+        None,
+        "--queries-file",
+        "-f",
+        show_default=False,
+        help="Read queries from a UTF-8 file, one per line ('-' for stdin).",
+    ),
+    segments: bool = typer.Option(
+        False, "--segments", help="List every matching window instead of each file's best one."
+    ),
+    glob: str = typer.Option(
+        None,
+        "--glob",
+        show_default=False,
+        help="Only paths matching this shell pattern ('*' crosses '/').",
+    ),
+    prefix: str = typer.Option(
+        None, "--prefix", show_default=False, help="Only paths under this prefix."
+    ),
+    min_duration: float = typer.Option(
+        None,
+        "--min-duration",
+        show_default=False,
+        help="Only files at least this many seconds long.",
+    ),
+    max_duration: float = typer.Option(
+        None,
+        "--max-duration",
+        show_default=False,
+        help="Only files at most this many seconds long.",
+    ),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    precision: str = PrecisionOption,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Find the sounds in the index that best match a description, a clip or an indexed file.
+
+    Results are grouped per file (its best window, with the window's time range); scores are
+    cosine similarities. Filters narrow the vector search itself, so -k results come back
+    whenever that many files match.
+    """
+    from clapsearch.library import Library, decode_query_bytes
+    from clapsearch.ranking import SearchFilter
+
+    if queries_file is not None:
+        texts = list(texts or []) + _read_queries(queries_file, decode_query_bytes)
+    modes = sum([bool(texts), bool(audio), similar_to is not None])
+    if modes != 1:
+        fail(
+            "give a text query, --audio FILE or --similar-to FILE (exactly one of them); "
+            "to search by text, describe the sound in quotes.",
+            2,
+        )
+    filters = SearchFilter(glob, prefix, min_duration, max_duration)
+    per_file = not segments
+    with Library(index, model, device=device, precision=precision) as lib:
+        if texts:
+            hits = (lib.search if per_file else lib.search_segments)(texts, k, filters)
+            labels = list(texts)
+        elif audio:
+            hits = [lib.search_audio(p, k, filters, per_file=per_file) for p in audio]
+            labels = [str(p) for p in audio]
+        else:
+            hits = [lib.similar_to(similar_to, k, filters, per_file=per_file)]
+            labels = [str(similar_to)]
+    if as_json:
+        _print_json(labels, hits)
+    else:
+        _print_table(labels, hits)
+
+
+def _read_queries(path: Path, decode) -> list[str]:
+    import sys
+
+    if str(path) == "-":
+        return decode(sys.stdin.buffer.read(), "standard input")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        fail(f"cannot read the queries file {path} ({err.strerror}).", 2)
+    return decode(data, str(path))
+
+
+def _print_json(labels: list[str], hits: list) -> None:
+    from clapsearch.cli.common import print_json
+
+    for label, results in zip(labels, hits, strict=True):
+        print_json({"query": label, "results": [h.to_dict() for h in results]})
+
+
+def format_time(seconds: float) -> str:
+    """73.25 -> "1:13.2" (minutes:seconds), "1:02:03.0" past an hour."""
+    tenths = int(round(seconds * 10))
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    secs = f"{rest // 10:02d}.{rest % 10}"
+    return f"{hours}:{minutes:02d}:{secs}" if hours else f"{minutes}:{secs}"
+
+
+def _print_table(labels: list[str], hits: list) -> None:
+    for n, (label, results) in enumerate(zip(labels, hits, strict=True)):
+        if len(labels) > 1:
+            typer.echo(("\n" if n else "") + f"query: {label}")
+        if not results:
+            typer.echo("no matching sounds.")
+            continue
+        typer.echo(f"{'rank':>4}  {'score':>6}  {'time':<17}  path")
+        for rank, hit in enumerate(results, 1):
+            span = f"{format_time(hit.start)}-{format_time(hit.end)}"
+            typer.echo(f"{rank:>4}  {hit.score:6.3f}  {span:<17}  {hit.path}")

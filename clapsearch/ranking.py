@@ -1,0 +1,186 @@
+"""From raw FAISS neighbours to what users see: one hit per file, filters, exclusions.
+
+The index stores one vector per window, so a file appears as many neighbours. Users want files,
+each with the window that matched best, and they want `k` of them even when a filter or an
+excluded query file removes some. Taking a fixed top-`k` of windows and grouping or filtering
+afterwards would return fewer than `k` files; instead `rank` over-fetches: it asks the store for
+`fetch` windows, groups them, and doubles `fetch` until every query has `k` distinct files or
+the store returned fewer windows than asked (the index, or the filter's allowed set, is used up).
+
+Filters are pushed down to the store as an explicit id set (`allowed_ids`, which the store turns
+into a FAISS id selector), so the vector search itself only ever sees matching windows.
+
+Scores are inner products of unit vectors, i.e. cosine similarities in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from clapsearch.errors import UsageError
+
+# First fetch per query, as a multiple of k: most files have a few windows.
+FIRST_FETCH_FACTOR = 4
+MIN_FIRST_FETCH = 32
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result: a file and its best-matching window (or one window with `--segments`)."""
+
+    path: str
+    score: float  # cosine similarity of the query and the window's vector
+    start: float  # seconds into the file
+    end: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which files a query may return. Every field left at None is ignored; all set ones must
+    hold (AND). `path_glob` is a shell pattern on the full stored path (`*` crosses `/`);
+    `path_prefix` a leading path; durations are the whole file's, in seconds."""
+
+    path_glob: str | None = None
+    path_prefix: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in asdict(self).values())
+
+    def validate(self) -> SearchFilter:
+        for name in ("min_duration_s", "max_duration_s"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise UsageError(
+                    f"The {name.replace('_s', '').replace('_', ' ')} filter must be "
+                    f"a non-negative number of seconds, not {value}."
+                )
+        lo, hi = self.min_duration_s, self.max_duration_s
+        if lo is not None and hi is not None and lo > hi:
+            raise UsageError(f"The minimum duration ({lo} s) is above the maximum ({hi} s).")
+        return self
+
+
+class Segment(Protocol):
+    """What ranking reads of a stored window (the store's `SegmentRecord`)."""
+
+    id: int
+    file_id: int
+    path: str
+    start_s: float
+    end_s: float
+
+
+class SegmentSource(Protocol):
+    """The two store calls ranking needs (`clapsearch.store.IndexStore` implements them)."""
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def segments(self, ids: Sequence[int]) -> dict[int, Segment]: ...
+
+
+def rank(
+    store: SegmentSource,
+    queries: np.ndarray,
+    k: int,
+    *,
+    allowed_ids: np.ndarray | None = None,
+    exclude_file_ids: Sequence[Collection[int]] | None = None,
+    per_file: bool = True,
+    limit: int | None = None,
+) -> list[list[SearchHit]]:
+    """Top-`k` hits for each row of `queries` `(Q, dim)` float32 unit vectors.
+
+    per_file: one hit per file (its best window), else every window is a hit (`--segments`).
+    allowed_ids: segment ids the search may return (a filter), None for all.
+    exclude_file_ids: per query, file ids never to return (the query file itself).
+    limit: how many windows exist to fetch (index size or `len(allowed_ids)`); caps `fetch`.
+    Returns Q lists of at most `k` hits, best first.
+    """
+    if k < 1:
+        raise UsageError(f"-k must be at least 1, not {k}.")
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    n_queries = queries.shape[0]
+    excluded = [set(e) for e in exclude_file_ids] if exclude_file_ids else [set()] * n_queries
+    if allowed_ids is not None and len(allowed_ids) == 0:
+        return [[] for _ in range(n_queries)]
+    if limit is None and allowed_ids is not None:
+        limit = len(allowed_ids)
+
+    results: list[list[SearchHit]] = [[] for _ in range(n_queries)]
+    pending = list(range(n_queries))
+    extra = max((len(e) for e in excluded), default=0)
+    fetch = max(k * FIRST_FETCH_FACTOR, MIN_FIRST_FETCH) if per_file else k + 8 * extra
+    cache: dict[int, Segment] = {}
+    while pending:
+        if limit is not None:
+            fetch = min(fetch, limit)
+        scores, ids = store.search(queries[pending], fetch, allowed_ids=allowed_ids)
+        _fetch_missing(store, ids, cache)
+        still = []
+        for row, q in enumerate(pending):
+            hits, exhausted = _collect(scores[row], ids[row], cache, excluded[q], k, per_file)
+            results[q] = hits
+            if len(hits) < k and not exhausted and not (limit is not None and fetch >= limit):
+                still.append(q)
+        pending = still
+        fetch *= 2
+    return results
+
+
+def _fetch_missing(store: SegmentSource, ids: np.ndarray, cache: dict[int, Segment]) -> None:
+    """One metadata round trip for the ids this pass returned that earlier passes did not."""
+    wanted = {int(i) for i in np.unique(ids) if i >= 0} - cache.keys()
+    if wanted:
+        cache.update(store.segments(sorted(wanted)))
+
+
+def _collect(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    cache: dict[int, Segment],
+    excluded: Collection[int],
+    k: int,
+    per_file: bool,
+) -> tuple[list[SearchHit], bool]:
+    """Walk one query's neighbours best first -> (up to k hits, whether the store ran out)."""
+    hits: list[SearchHit] = []
+    seen: set[int] = set()
+    valid = 0
+    for score, sid in zip(scores.tolist(), ids.tolist(), strict=True):
+        if sid < 0:
+            continue
+        valid += 1
+        seg = cache.get(sid)
+        if seg is None or seg.file_id in excluded:  # None: deleted since the search (snapshot)
+            continue
+        if per_file:
+            if seg.file_id in seen:
+                continue
+            seen.add(seg.file_id)
+        hits.append(SearchHit(seg.path, float(score), float(seg.start_s), float(seg.end_s)))
+        if len(hits) == k:
+            break
+    return hits, valid < len(ids)
+
+
+def mean_direction(vectors: np.ndarray) -> np.ndarray:
+    """`(n, dim)` window vectors -> `(dim,)` float32 unit vector of their mean: a whole-file
+    query, the same policy `Embedder.embed_audio` applies to long clips."""
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
+__all__ = ["SearchFilter", "SearchHit", "mean_direction", "rank"]
