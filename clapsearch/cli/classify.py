@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from clapsearch.cli import app
-from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption, fail
+from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
+from clapsearch.errors import UsageError
 
 DEFAULT_TEMPLATE = "This is a sound of {}."  # == clapsearch.classify.DEFAULT_TEMPLATE (lazy)
 
@@ -64,7 +65,9 @@ def classify(
     from clapsearch.classify import parse_labels
 
     if (labels is None) == (labels_file is None):
-        fail('give the labels with --labels "a,b,c" or --labels-file FILE (one of them).', 2)
+        raise UsageError(
+            'Give the labels with --labels "a,b,c" or --labels-file FILE (one of them).'
+        )
     if labels_file is not None:
         labels = _read_text(labels_file)
     results = run_classify(
@@ -99,8 +102,8 @@ def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as err:
-        fail(f"cannot read the labels file {path} ({err.strerror}).", 2)
+        raise UsageError(f"Cannot read the labels file {path} ({err.strerror}).") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        fail(f"the labels file {path} is not valid UTF-8 text.", 2)
+        raise UsageError(f"The labels file {path} is not valid UTF-8 text.") from None

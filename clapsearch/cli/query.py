@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from clapsearch.cli import app
-from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption, fail
+from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
+from clapsearch.errors import UsageError
 
 JSON_HELP = (
     'Print JSON lines: one object {"query", "results": [{"path", "score", "start", "end"}]} '
@@ -93,10 +94,9 @@ def query(
         texts = list(texts or []) + _read_queries(queries_file, decode_query_bytes)
     modes = sum([bool(texts), bool(audio), similar_to is not None])
     if modes != 1:
-        fail(
-            "give a text query, --audio FILE or --similar-to FILE (exactly one of them); "
-            "to search by text, describe the sound in quotes.",
-            2,
+        raise UsageError(
+            "Give a text query, --audio FILE or --similar-to FILE (exactly one of them); "
+            "to search by text, describe the sound in quotes."
         )
     filters = SearchFilter(glob, prefix, min_duration, max_duration)
     per_file = not segments
@@ -124,7 +124,7 @@ def _read_queries(path: Path, decode) -> list[str]:
     try:
         data = path.read_bytes()
     except OSError as err:
-        fail(f"cannot read the queries file {path} ({err.strerror}).", 2)
+        raise UsageError(f"Cannot read the queries file {path} ({err.strerror}).") from None
     return decode(data, str(path))
 
 
