@@ -52,3 +52,19 @@ def tiny_embedder(tiny_clap_dir):
     from clapsearch.loading import load_embedder
 
     return load_embedder(str(tiny_clap_dir), device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def tiny_native_dir(tmp_path_factory) -> Path:
+    """A random tiny clapsearch checkpoint (CNN6 8..64 + 1-layer BERT, dim 16, 5 s window)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from clapsearch.models import Provenance, build_model, save_checkpoint
+    from clapsearch.models.presets import tiny_config
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config()).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
+    folder = tmp_path_factory.mktemp("tiny_native") / "tiny-native"
+    return save_checkpoint(model, tokenizer, folder, Provenance(data=("random init",)))

