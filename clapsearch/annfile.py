@@ -1,0 +1,131 @@
+"""The ANN cache file: a FAISS index over segment vectors, tagged with the database state it
+reflects, written atomically.
+
+The SQLite database is the source of truth (it holds every vector as float16); this file only
+saves rebuilding the FAISS structure. It is valid for a database when `db_uuid` matches and is
+exact for it when `generation` matches too; otherwise `IndexStore` corrects it on the fly
+(ids deleted since are excluded with an `IDSelector`, ids added since are searched exactly).
+
+Layout: `MAGIC` (8 bytes), header length (uint32 little-endian), UTF-8 JSON `AnnHeader`, then
+`faiss.serialize_index` bytes. Written to `ann.faiss.tmp-<pid>`, fsynced, `os.replace`d over
+`ann.faiss`, then the directory is fsynced: a reader sees the old file or the new one, never
+half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"CLAPANN1"
+
+
+@dataclass(frozen=True)
+class AnnHeader:
+    """What an ANN cache file holds and which database state it reflects."""
+
+    db_uuid: str
+    generation: int
+    model: str
+    dim: int
+    index_type: str  # "flat" | "hnsw32" | "ivf<nlist>"
+    ntotal: int
+    recall_at_10: float | None = None  # vs exact, measured at build time; None for flat
+    params: dict = field(default_factory=dict)  # {"efSearch": 128} | {"nprobe": 32}
+
+
+@dataclass
+class AnnCache:
+    header: AnnHeader
+    index: object  # faiss.IndexIDMap2 (ids are segment ids)
+    ids: np.ndarray  # (ntotal,) int64, sorted
+
+
+def write_ann(path: Path, header: AnnHeader, index) -> None:
+    """Atomically replace `path` with `index` tagged by `header` (see module doc)."""
+    import faiss
+
+    payload = faiss.serialize_index(index)
+    head = json.dumps(asdict(header)).encode()
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(MAGIC + struct.pack("<I", len(head)) + head)
+            fh.write(memoryview(payload))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_header(path: Path) -> AnnHeader | None:
+    """The header alone (cheap), or None when the file is missing or not an ANN cache."""
+    try:
+        with open(path, "rb") as fh:
+            return _parse_header(fh)[0]
+    except (OSError, ValueError):
+        return None
+
+
+def _parse_header(fh) -> tuple[AnnHeader, int]:
+    start = fh.read(12)
+    if len(start) != 12 or start[:8] != MAGIC:
+        raise ValueError("not an ANN cache file")
+    (n,) = struct.unpack("<I", start[8:])
+    data = json.loads(fh.read(n).decode())
+    return AnnHeader(**data), 12 + n
+
+
+def read_ann(path: Path) -> AnnCache | None:
+    """Load the cache, or None when it is missing or unreadable (the caller then searches the
+    database vectors exactly, which is always correct)."""
+    import faiss
+
+    try:
+        with open(path, "rb") as fh:
+            header, _ = _parse_header(fh)
+            blob = np.frombuffer(fh.read(), dtype=np.uint8)
+        index = faiss.deserialize_index(blob)
+    except (OSError, ValueError, RuntimeError, TypeError):
+        return None
+    ids = np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
+    return AnnCache(header, index, ids)
+
+
+def search_params(header: AnnHeader, selector=None, k: int = 10):
+    """FAISS search parameters for this cache's type, with an optional `IDSelector`.
+
+    A selective filter starves graph and IVF search of candidates, so efSearch grows with k.
+    """
+    import faiss
+
+    if header.index_type.startswith("hnsw"):
+        ef = max(int(header.params.get("efSearch", 64)), 2 * k)
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
+    if header.index_type.startswith("ivf"):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=int(header.params.get("nprobe", 16)))
+    return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+
+__all__ = ["AnnCache", "AnnHeader", "read_ann", "read_header", "search_params", "write_ann"]

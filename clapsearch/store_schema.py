@@ -1,0 +1,164 @@
+"""SQLAlchemy 2 schema of an index database and the typed records read from it.
+
+Tables (see docs/index-format.md for the commit protocol):
+- `index_meta`: one row: model identity, dim, schema version, `IndexConfig` JSON, a random
+  `db_uuid`, and `generation`, bumped by every transaction that adds or removes segments.
+- `files`: one row per indexed file: path (unique), size, mtime_ns, content hash, duration,
+  sample rate, channels.
+- `segments`: one row per window: file id (cascade delete), start/end seconds, and the vector
+  as float16 little-endian bytes (`dim * 2`). Ids are AUTOINCREMENT, never reused, so a stale
+  ANN cache can never map an id to the wrong window.
+- `failures`: files that could not be indexed: path, reason (`AudioDecodeError.REASONS` plus
+  `permission_denied`), detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+DEFAULT_EXTENSIONS = (
+    ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma",
+    ".webm", ".mka", ".caf", ".w64", ".au",
+)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How an index is built; stored as JSON in `index_meta.config_json`.
+
+    `hop_s` None means the model's window (no overlap). `exact_threshold`: below this many
+    vectors the FAISS cache is exact (flat inner product); above, `ann` ("auto", "hnsw", "ivf")
+    tuned until recall@10 vs exact reaches `target_recall` on held-out text-like queries.
+    """
+
+    hop_s: float | None = None
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    exact_threshold: int = 50_000
+    ann: str = "auto"
+    target_recall: float = 0.95
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    __tablename__ = "index_meta"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    db_uuid: Mapped[str] = mapped_column(String(36))
+    model: Mapped[str] = mapped_column(Text)
+    dim: Mapped[int] = mapped_column(Integer)
+    config_json: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    index_type: Mapped[str] = mapped_column(String(32), default="flat")
+    recall_at_10: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class FileRow(Base):
+    __tablename__ = "files"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    duration_s: Mapped[float] = mapped_column(Float)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    indexed_at: Mapped[float] = mapped_column(Float)
+
+
+class SegmentRow(Base):
+    __tablename__ = "segments"
+    __table_args__ = (Index("ix_segments_file", "file_id"), {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FailureRow(Base):
+    __tablename__ = "failures"
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    mtime_ns: Mapped[int] = mapped_column(Integer, default=0)
+    failed_at: Mapped[float] = mapped_column(Float)
+
+
+# --- typed records returned by IndexStore ----------------------------------------------------
+@dataclass(frozen=True)
+class IndexMeta:
+    model: str
+    dim: int
+    schema_version: int
+    index_type: str
+    recall_at_10: float | None
+    config: IndexConfig = field(default_factory=IndexConfig)
+    generation: int = 0
+    db_uuid: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    id: int
+    file_id: int
+    path: str
+    start_s: float
+    end_s: float
+    file_duration_s: float
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file as the indexer saw it on disk (the `files` row without its id)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    files: int
+    segments: int
+    failed: int
+    duration_s: float
+    model: str
+    dim: int
+    index_type: str
+    recall_at_10: float | None
+    bytes_on_disk: int
+
+    def to_json(self) -> dict:
+        """The `clapsearch status --json` contract."""
+        return {
+            "files": self.files,
+            "segments": self.segments,
+            "failed": self.failed,
+            "duration_s": float(self.duration_s),
+            "model": self.model,
+            "dim": self.dim,
+            "index_type": self.index_type,
+            "recall_at_10": self.recall_at_10,
+            "bytes_on_disk": self.bytes_on_disk,
+        }
