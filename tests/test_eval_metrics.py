@@ -58,7 +58,8 @@ def _assert_close(got: dict, want: dict) -> None:
         assert tuple(got[direction]) == METRIC_KEYS
         for key in METRIC_KEYS:
             assert got[direction][key] == pytest.approx(want[direction][key], abs=1e-12), (
-                direction, key
+                direction,
+                key,
             )
 
 

@@ -23,6 +23,7 @@ def _root() -> None:
 
 # Command modules register on `app` at import; keep each one's top-level imports light.
 from clapsearch.cli import embed  # noqa: E402,F401
+from clapsearch.cli import eval  # noqa: E402,F401
 from clapsearch.cli import classify, query  # noqa: E402,F401
 
 

@@ -42,9 +42,7 @@ def _check(similarity: np.ndarray, caption_to_audio: np.ndarray) -> tuple[np.nda
     if sim.ndim != 2:
         raise ValueError(f"similarity must be 2-D (n_captions, n_audio), got {sim.shape}")
     if c2a.shape != (sim.shape[0],):
-        raise ValueError(
-            f"caption_to_audio must have shape ({sim.shape[0]},), got {c2a.shape}"
-        )
+        raise ValueError(f"caption_to_audio must have shape ({sim.shape[0]},), got {c2a.shape}")
     if sim.shape[0] == 0 or sim.shape[1] == 0:
         raise ValueError("need at least one caption and one clip to score retrieval")
     if not np.issubdtype(c2a.dtype, np.integer):
@@ -69,9 +67,7 @@ def text_to_audio_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) ->
     return ranks
 
 
-def audio_to_text_ranks(
-    similarity: np.ndarray, caption_to_audio: np.ndarray
-) -> list[np.ndarray]:
+def audio_to_text_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) -> list[np.ndarray]:
     """-> for each clip, the sorted 1-based ranks of its true captions among all captions
     (empty for a clip without captions).
 

@@ -1,0 +1,123 @@
+"""`clapsearch eval retrieval|zeroshot`: score a model on the standard benchmarks."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from clapsearch.cli import app
+from clapsearch.cli.common import (
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    PrecisionOption,
+    print_json,
+)
+
+eval_app = typer.Typer(
+    help="Score a model on retrieval (Clotho, AudioCaps, manifests) and zero-shot benchmarks.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+
+class RetrievalDataset(str, Enum):
+    clotho = "clotho"
+    audiocaps = "audiocaps"
+    manifest = "manifest"
+
+
+class ZeroShotDataset(str, Enum):
+    esc50 = "esc50"
+    urbansound8k = "urbansound8k"
+
+
+BatchOption = typer.Option(32, "--batch-size", min=1, help="Clips decoded and embedded per step.")
+WorkersOption = typer.Option(
+    None, "--workers", min=1, help="Decoding threads (default: up to 4, the CPU count)."
+)
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    dataset: RetrievalDataset = typer.Option(..., "--dataset", help="Benchmark layout."),
+    root: Path = typer.Option(None, "--root", help="Dataset folder (clotho, audiocaps)."),
+    split: str = typer.Option(
+        None, "--split", help="Split (default: evaluation for clotho, test for audiocaps)."
+    ),
+    manifest: Path = typer.Option(
+        None, "--manifest", help="CSV or JSONL of audio paths and captions (--dataset manifest)."
+    ),
+    audio_pattern: str = typer.Option(
+        None,
+        "--audio-pattern",
+        help="AudioCaps file name pattern, e.g. 'Y{youtube_id}.wav' (default), "
+        "'{youtube_id}_{start_time}.wav' or '{youtube_id}*.flac' (globbed).",
+    ),
+    audio_dir: Path = typer.Option(
+        None,
+        "--audio-dir",
+        help="Audio folder (default: ROOT/SPLIT, else ROOT; manifests: the manifest's folder).",
+    ),
+    save_embeddings: Path = typer.Option(
+        None, "--save-embeddings", help="Write audio.npy, text.npy and captions.json here."
+    ),
+    batch_size: int = BatchOption,
+    workers: int = WorkersOption,
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    precision: str = PrecisionOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Text-to-audio and audio-to-text R@1/5/10, mAP@10 and median rank.
+
+    Captions pool over all clips (T2A); a clip hits when any of its captions ranks within k
+    (A2T). Missing or undecodable clips are counted, reported and excluded with their captions.
+    """
+    from clapsearch.eval import retrieval as bench
+    from clapsearch.loading import load_embedder
+
+    data = bench.load_retrieval_dataset(
+        dataset.value, root, split, manifest, audio_pattern, audio_dir
+    )
+    embedder = load_embedder(model, device=device, precision=precision)
+    result = bench.run_retrieval(embedder, data, batch_size=batch_size, workers=workers)
+    if save_embeddings is not None:
+        bench.save_embeddings(result, save_embeddings)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        typer.echo(bench.format_table(result))
+
+
+@eval_app.command("zeroshot")
+def zeroshot(
+    dataset: ZeroShotDataset = typer.Option(..., "--dataset", help="Benchmark layout."),
+    root: Path = typer.Option(..., "--root", help="Dataset folder."),
+    template: str = typer.Option(
+        "This is a sound of {label}.", "--template", help="Prompt; {label} is the class name."
+    ),
+    batch_size: int = BatchOption,
+    workers: int = WorkersOption,
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    precision: str = PrecisionOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Zero-shot classification accuracy, overall and per official fold.
+
+    Class names have underscores replaced by spaces before filling the template.
+    """
+    from clapsearch.eval import zeroshot as bench
+    from clapsearch.loading import load_embedder
+
+    data = bench.load_classification_dataset(dataset.value, root)
+    bench.prompts(data.class_names, template)  # a bad template fails before the model loads
+    embedder = load_embedder(model, device=device, precision=precision)
+    result = bench.run_zeroshot(embedder, data, template, batch_size=batch_size, workers=workers)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        typer.echo(bench.format_table(result))

@@ -1,0 +1,176 @@
+"""Text<->audio retrieval benchmark: dataset -> embeddings -> `metrics.retrieval_scores`.
+
+reader (`datasets`) -> embedder (`clips`) -> scorer (`metrics`) -> writer (`save_embeddings`),
+each a plain function so the trainer can call `score_embeddings` on its own validation vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clapsearch.embedder import Embedder
+from clapsearch.errors import UsageError
+from clapsearch.eval.clips import embed_files, embed_texts
+from clapsearch.eval.datasets import (
+    DEFAULT_AUDIOCAPS_PATTERN,
+    MissingClip,
+    RetrievalSet,
+    load_audiocaps,
+    load_clotho,
+    load_manifest,
+)
+from clapsearch.eval.metrics import METRIC_KEYS, retrieval_scores
+
+DEFAULT_SPLITS = {"clotho": "evaluation", "audiocaps": "test", "manifest": None}
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """Scores plus everything needed to recompute them (`audio_emb @ text_emb.T`)."""
+
+    dataset: str
+    model: str
+    scores: dict  # {"t2a": {...}, "a2t": {...}} as metrics.retrieval_scores
+    audio_paths: tuple[str, ...]
+    captions: tuple[str, ...]
+    caption_to_audio: tuple[int, ...]
+    missing: tuple[MissingClip, ...]
+    audio_emb: np.ndarray  # (n_audio, dim)
+    text_emb: np.ndarray  # (n_captions, dim)
+
+    def to_json(self) -> dict:
+        """The `--json` contract: t2a, a2t, n_audio, n_captions, missing (+ context keys)."""
+        return {
+            "t2a": self.scores["t2a"],
+            "a2t": self.scores["a2t"],
+            "n_audio": len(self.audio_paths),
+            "n_captions": len(self.captions),
+            "missing": len(self.missing),
+            "missing_reasons": dict(Counter(m.reason for m in self.missing)),
+            "dataset": self.dataset,
+            "model": self.model,
+        }
+
+
+def load_retrieval_dataset(
+    name: str,
+    root: str | Path | None = None,
+    split: str | None = None,
+    manifest: str | Path | None = None,
+    audio_pattern: str | None = None,
+    audio_dir: str | Path | None = None,
+) -> RetrievalSet:
+    """Dispatch on `name` (clotho, audiocaps, manifest) with the layout's default split."""
+    split = split or DEFAULT_SPLITS.get(name)
+    if name == "manifest":
+        if manifest is None:
+            raise UsageError("--dataset manifest needs --manifest FILE.csv|.jsonl.")
+        return load_manifest(manifest, audio_root=audio_dir or root)
+    if root is None:
+        raise UsageError(f"--dataset {name} needs --root DIR.")
+    if not Path(root).is_dir():
+        raise UsageError(f"dataset root {root} is not a directory.")
+    loaders = {
+        "clotho": lambda: load_clotho(root, split),
+        "audiocaps": lambda: load_audiocaps(
+            root, split, audio_pattern or DEFAULT_AUDIOCAPS_PATTERN, audio_dir
+        ),
+    }
+    if name not in loaders:
+        raise UsageError(f"unknown retrieval dataset {name!r} (clotho, audiocaps or manifest).")
+    return loaders[name]()
+
+
+def score_embeddings(
+    audio_emb: np.ndarray, text_emb: np.ndarray, caption_to_audio: np.ndarray
+) -> dict:
+    """`(n_audio, d)`, `(n_captions, d)` unit rows -> retrieval_scores on cosine similarity."""
+    similarity = text_emb.astype(np.float32) @ audio_emb.astype(np.float32).T
+    return retrieval_scores(similarity, np.asarray(caption_to_audio, dtype=np.int64))
+
+
+def run_retrieval(
+    embedder: Embedder,
+    dataset: RetrievalSet,
+    batch_size: int = 32,
+    workers: int | None = None,
+    progress: bool = True,
+) -> RetrievalResult:
+    """Embed every clip and caption of `dataset` and score T2A / A2T retrieval.
+
+    Clips that fail to decode are dropped with their captions and counted in `missing`.
+    """
+    clips = embed_files(embedder, dataset.audio_paths, batch_size, workers, progress)
+    if clips.failed:
+        dataset = dataset.drop([i for i, _ in clips.failed], [m for _, m in clips.failed])
+    if not dataset.audio_paths:
+        raise UsageError(f"no clip of {dataset.name} could be decoded.")
+    text_emb = embed_texts(embedder, dataset.captions, progress=progress)
+    scores = score_embeddings(clips.embeddings, text_emb, np.array(dataset.caption_to_audio))
+    return RetrievalResult(
+        dataset=dataset.name,
+        model=embedder.identity,
+        scores=scores,
+        audio_paths=dataset.audio_paths,
+        captions=dataset.captions,
+        caption_to_audio=dataset.caption_to_audio,
+        missing=dataset.missing,
+        audio_emb=clips.embeddings,
+        text_emb=text_emb,
+    )
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_embeddings(result: RetrievalResult, folder: str | Path) -> None:
+    """Write `audio.npy` (n_audio, d), `text.npy` (n_captions, d), `captions.json`
+    (`[{"caption", "audio_index"}]`) and `audio.json` (the clip paths, row order)."""
+    from clapsearch.embedding_io import save_npy
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_npy(folder / "audio.npy", result.audio_emb)
+    save_npy(folder / "text.npy", result.text_emb)
+    captions = [
+        {"caption": c, "audio_index": int(a)}
+        for c, a in zip(result.captions, result.caption_to_audio, strict=True)
+    ]
+    _atomic_write_text(folder / "captions.json", json.dumps(captions, ensure_ascii=False, indent=1))
+    _atomic_write_text(folder / "audio.json", json.dumps(list(result.audio_paths), indent=1))
+
+
+def format_table(result: RetrievalResult) -> str:
+    """Percentages as papers print them, median rank as a rank."""
+    head = f"{'':14}" + "".join(f"{k:>9}" for k in METRIC_KEYS[:4]) + f"{'med.rank':>10}"
+    lines = [
+        f"{result.dataset}  model {result.model}",
+        f"{len(result.audio_paths)} clips, {len(result.captions)} captions, "
+        f"{len(result.missing)} missing",
+        head,
+    ]
+    for label, key in (("text->audio", "t2a"), ("audio->text", "a2t")):
+        row = result.scores[key]
+        cells = "".join(f"{100 * row[k]:9.2f}" for k in METRIC_KEYS[:4])
+        lines.append(f"{label:14}{cells}{row['median_rank']:10.1f}")
+    if result.missing:
+        reasons = Counter(m.reason for m in result.missing)
+        lines.append("missing: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Zero-shot classification benchmark (ESC-50, UrbanSound8K): each class name becomes a prompt,
+each clip is assigned the class whose prompt embedding is closest (cosine)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clapsearch.embedder import Embedder
+from clapsearch.errors import UsageError
+from clapsearch.eval.clips import embed_files
+from clapsearch.eval.datasets import (
+    ClassificationSet,
+    MissingClip,
+    load_esc50,
+    load_urbansound8k,
+)
+from clapsearch.eval.metrics import zeroshot_correct
+
+DEFAULT_TEMPLATE = "This is a sound of {label}."
+CLASSIFICATION_LOADERS = {"esc50": load_esc50, "urbansound8k": load_urbansound8k}
+
+
+@dataclass(frozen=True)
+class ZeroShotResult:
+    dataset: str
+    model: str
+    template: str
+    accuracy: float
+    n: int
+    per_fold: dict[int, float]
+    missing: tuple[MissingClip, ...]
+    predictions: tuple[int, ...]  # predicted class index per scored clip
+
+    def to_json(self) -> dict:
+        """The `--json` contract: accuracy, n, per_fold (+ missing and context keys)."""
+        return {
+            "accuracy": self.accuracy,
+            "n": self.n,
+            "per_fold": {str(k): v for k, v in sorted(self.per_fold.items())},
+            "missing": len(self.missing),
+            "dataset": self.dataset,
+            "model": self.model,
+            "template": self.template,
+        }
+
+
+def load_classification_dataset(name: str, root: str | Path) -> ClassificationSet:
+    if name not in CLASSIFICATION_LOADERS:
+        raise UsageError(f"unknown zero-shot dataset {name!r} (esc50 or urbansound8k).")
+    if not Path(root).is_dir():
+        raise UsageError(f"dataset root {root} is not a directory.")
+    return CLASSIFICATION_LOADERS[name](root)
+
+
+def prompts(class_names: tuple[str, ...], template: str = DEFAULT_TEMPLATE) -> list[str]:
+    """One prompt per class; the template must contain `{label}`."""
+    if "{label}" not in template:
+        raise UsageError(f"the prompt template {template!r} must contain {{label}}.")
+    try:
+        return [template.format(label=name) for name in class_names]
+    except (KeyError, IndexError, ValueError) as err:
+        raise UsageError(f"the prompt template {template!r} is not valid ({err}).") from err
+
+
+def run_zeroshot(
+    embedder: Embedder,
+    dataset: ClassificationSet,
+    template: str = DEFAULT_TEMPLATE,
+    batch_size: int = 32,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ZeroShotResult:
+    """Accuracy overall and per fold; clips that fail to decode are counted in `missing`."""
+    texts = prompts(dataset.class_names, template)
+    clips = embed_files(embedder, dataset.audio_paths, batch_size, workers, progress)
+    if clips.failed:
+        dataset = dataset.drop([i for i, _ in clips.failed], [m for _, m in clips.failed])
+    if not dataset.audio_paths:
+        raise UsageError(f"no clip of {dataset.name} could be decoded.")
+    class_emb = embedder.embed_text(texts)
+    similarity = clips.embeddings @ class_emb.T  # (n_clips, n_classes)
+    labels = np.array(dataset.labels)
+    correct = zeroshot_correct(similarity, labels)
+    folds = np.array(dataset.folds)
+    per_fold = {int(f): float(correct[folds == f].mean()) for f in sorted(set(dataset.folds))}
+    return ZeroShotResult(
+        dataset=dataset.name,
+        model=embedder.identity,
+        template=template,
+        accuracy=float(correct.mean()),
+        n=int(correct.size),
+        per_fold=per_fold,
+        missing=dataset.missing,
+        predictions=tuple(int(p) for p in similarity.argmax(axis=1)),
+    )
+
+
+def format_table(result: ZeroShotResult) -> str:
+    lines = [
+        f"{result.dataset}  model {result.model}",
+        f"prompt {result.template!r}; {result.n} clips, {len(result.missing)} missing",
+        f"accuracy {100 * result.accuracy:6.2f}%",
+    ]
+    for fold, acc in sorted(result.per_fold.items()):
+        lines.append(f"  fold {fold:<3} {100 * acc:6.2f}%")
+    if result.missing:
+        reasons = Counter(m.reason for m in result.missing)
+        lines.append("missing: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+    return "\n".join(lines)
