@@ -25,22 +25,24 @@ def resolve_device(choice: str = "auto") -> torch.device:
 
 
 @functools.cache
-def cpu_has_amx() -> bool:
-    """bf16 weights are 4x faster than fp32 on AMX CPUs and slower elsewhere."""
+def cpu_has_fast_bf16() -> bool:
+    """bf16 matmuls beat fp32 only with native bf16 units (AMX, or AVX512-BF16 on Zen 4+);
+    elsewhere they are emulated and slower. See docs/benchmarks.md for the measured ratio."""
     try:
         with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read()
+            flags = f.read()
     except OSError:
         return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """`auto`: bf16 on CUDA and on AMX CPUs, fp32 otherwise (fp32 is what parity tests use)."""
+    """`auto`: bf16 on CUDA and on CPUs with native bf16, fp32 otherwise (parity tests use fp32)."""
     from clapsearch.errors import UsageError
 
     table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision == "auto":
-        if device.type == "cuda" or cpu_has_amx():
+        if device.type == "cuda" or cpu_has_fast_bf16():
             return torch.bfloat16
         return torch.float32
     if precision not in table:
