@@ -134,7 +134,12 @@ class IndexStore:
 
     @classmethod
     def create(
-        cls, path: str | os.PathLike | None, model: str, dim: int, config: IndexConfig
+        cls,
+        path: str | os.PathLike | None,
+        model: str,
+        dim: int,
+        config: IndexConfig,
+        model_source: str = "",
     ) -> IndexStore:
         """Create an empty index (schema and meta row in one transaction)."""
         index_dir = resolve_index_dir(path)
@@ -146,11 +151,11 @@ class IndexStore:
             if not exists:
                 conn.execute(
                     text(
-                        "INSERT INTO index_meta (id, schema_version, db_uuid, model, dim, "
-                        "config_json, generation, index_type, recall_at_10, created_at) VALUES "
-                        "(1, :v, :u, :m, :d, :c, 0, 'flat', NULL, :t)"
+                        "INSERT INTO index_meta (id, schema_version, db_uuid, model, model_source, "
+                        "dim, config_json, generation, index_type, recall_at_10, created_at) "
+                        "VALUES (1, :v, :u, :m, :s, :d, :c, 0, 'flat', NULL, :t)"
                     ),
-                    dict(v=SCHEMA_VERSION, u=str(uuid.uuid4()), m=model, d=int(dim),
+                    dict(v=SCHEMA_VERSION, u=str(uuid.uuid4()), m=model, s=model_source, d=int(dim),
                          c=json.dumps(to_dict(config)), t=time.time()),
                 )
         store.refresh_meta()
@@ -161,13 +166,13 @@ class IndexStore:
             row = conn.execute(
                 text(
                     "SELECT model, dim, schema_version, index_type, recall_at_10, config_json, "
-                    "generation, db_uuid FROM index_meta WHERE id = 1"
+                    "generation, db_uuid, model_source FROM index_meta WHERE id = 1"
                 )
             ).one()
         self.meta = IndexMeta(
             model=row[0], dim=int(row[1]), schema_version=int(row[2]), index_type=row[3],
             recall_at_10=row[4], config=from_dict(IndexConfig, json.loads(row[5])),
-            generation=int(row[6]), db_uuid=row[7],
+            generation=int(row[6]), db_uuid=row[7], model_source=row[8] or "",
         )
         return self.meta
 
@@ -475,16 +480,18 @@ class IndexStore:
         with self._txn() as conn:
             return {r[0] for r in conn.execute(text("SELECT path FROM failures"))}
 
-    def reset_model(self, model: str, dim: int, config: IndexConfig) -> None:
+    def reset_model(
+        self, model: str, dim: int, config: IndexConfig, model_source: str = ""
+    ) -> None:
         """`--reembed`: drop every file and vector and adopt a new model, in one transaction."""
         with self._txn() as conn:
             conn.execute(text("DELETE FROM segments"))
             conn.execute(text("DELETE FROM files"))
             conn.execute(text("DELETE FROM failures"))
             conn.execute(
-                text("UPDATE index_meta SET model = :m, dim = :d, config_json = :c, "
-                     "index_type = 'flat', recall_at_10 = NULL WHERE id = 1"),
-                dict(m=model, d=int(dim), c=json.dumps(to_dict(config))),
+                text("UPDATE index_meta SET model = :m, model_source = :s, dim = :d, "
+                     "config_json = :c, index_type = 'flat', recall_at_10 = NULL WHERE id = 1"),
+                dict(m=model, s=model_source, d=int(dim), c=json.dumps(to_dict(config))),
             )
             _bump(conn)
         self._view_cache = None

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 schema of an index database and the typed records read from it.
 
 Tables (see docs/index-format.md for the commit protocol):
-- `index_meta`: one row: model identity, dim, schema version, `IndexConfig` JSON, a random
+- `index_meta`: one row: model identity (and the name/path it was loaded from), dim, schema version, `IndexConfig` JSON, a random
   `db_uuid`, and `generation`, bumped by every transaction that adds or removes segments.
 - `files`: one row per indexed file: path (unique), size, mtime_ns, content hash, duration,
   sample rate, channels.
@@ -52,6 +52,7 @@ class MetaRow(Base):
     schema_version: Mapped[int] = mapped_column(Integer)
     db_uuid: Mapped[str] = mapped_column(String(36))
     model: Mapped[str] = mapped_column(Text)
+    model_source: Mapped[str] = mapped_column(Text, default="")
     dim: Mapped[int] = mapped_column(Integer)
     config_json: Mapped[str] = mapped_column(Text)
     generation: Mapped[int] = mapped_column(Integer, default=0)
@@ -105,6 +106,7 @@ class IndexMeta:
     config: IndexConfig = field(default_factory=IndexConfig)
     generation: int = 0
     db_uuid: str = ""
+    model_source: str = ""  # what to pass to `load_embedder` to get `model` back
 
 
 @dataclass(frozen=True)
