@@ -1,0 +1,138 @@
+"""The default model's data preparation: splits, captions, generators, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import CLOTHO_DIR, ESC50_DIR, esc50_files
+
+from trainer.data_prep import build_default_data as bdd
+from trainer.data_prep import common, midi, mixtures, real
+
+TOOLS = {"espeak-ng", "fluidsynth", "sox"}
+
+
+def test_midi_varlen_and_header():
+    assert midi._varlen(0) == b"\x00"
+    assert midi._varlen(0x40) == b"\x40"
+    assert midi._varlen(0x80) == b"\x81\x00"
+    assert midi._varlen(0x3FFF) == b"\xff\x7f"
+    data = midi.midi_bytes([midi.Note(0, 1, 60), midi.Note(1, 1, 64)], {0: 40}, bpm=120)
+    assert data[:4] == b"MThd" and data[14:18] == b"MTrk"
+    track = data[22:]
+    assert bytes([0xC0, 40]) in track  # program change
+    assert bytes([0x90, 60, 90]) in track and bytes([0x80, 64, 0]) in track
+    assert track.endswith(b"\x00\xff\x2f\x00")
+
+
+def test_fit_length_and_level():
+    y = np.ones(common.CLIP_SAMPLES + 1000, dtype=np.float32)
+    out = common.fit_length(y)
+    assert out.shape == (common.CLIP_SAMPLES,) and out[-1] == 0.0 and out[0] == 1.0
+    assert common.fit_length(np.ones(10, np.float32)).shape == (common.CLIP_SAMPLES,)
+    assert common.fit_length(np.ones(10, np.float32), pad=False).shape == (10,)
+    z = common.set_level(np.random.default_rng(0).normal(size=48_000).astype(np.float32), -20.0)
+    assert abs(20 * np.log10(np.sqrt(np.mean(z**2))) + 20.0) < 0.1
+    spike = np.zeros(1000, np.float32)
+    spike[0] = 1.0
+    assert np.max(np.abs(common.set_level(spike, -3.0))) <= 0.98 + 1e-6  # peak guard
+
+
+def test_committed_splits_are_the_seeded_ones_and_disjoint():
+    esc50_files(1)
+    splits = real.make_splits(ESC50_DIR, CLOTHO_DIR, seed=0)
+    for name, files in splits.items():
+        assert real.load_split(name) == set(files), f"{name}.txt differs from seed 0"
+    records = real.esc50_records(ESC50_DIR)
+    per_class_test: dict[str, int] = {}
+    for r in records:
+        if r.split == "test":
+            per_class_test[r.meta["category"]] = per_class_test.get(r.meta["category"], 0) + 1
+    assert len(per_class_test) == 50 and set(per_class_test.values()) == {2}
+    assert not real.load_split("esc50_test") & real.load_split("esc50_val")
+    assert {r.split for r in records} == {"train", "val", "test"}
+
+
+def test_esc50_captions_cover_phrasings_and_label_prompt():
+    assert set(real.ESC50_PHRASES) == {r["category"] for r in real.read_esc50(ESC50_DIR)}
+    caps = real.esc50_captions("crying_baby")
+    assert caps[0] == "a baby crying"
+    assert "this is a sound of crying baby" in caps and len(set(caps)) == len(caps)
+
+
+def test_mixtures_use_training_clips_only():
+    pool = [
+        common.ClipRecord("/a.flac", ("a dog barking",), "esc50", "train"),
+        common.ClipRecord("/b.flac", ("rain falling",), "esc50", "train"),
+        common.ClipRecord("/t.flac", ("a cat meowing",), "esc50", "test"),
+        common.ClipRecord("/v.flac", ("a cow mooing",), "esc50", "val"),
+        common.ClipRecord("/s.flac", ("a man speaking",), "speech", "train"),
+        common.ClipRecord("/q.flac", ("silence",), "signals", "train"),
+    ]
+    specs = mixtures.specs(0, 40, pool)
+    used = {s.path_a for s in specs} | {s.path_b for s in specs}
+    assert used <= {"/a.flac", "/b.flac", "/s.flac"} and len(used) == 3
+    assert all(s.path_a != s.path_b for s in specs)
+    assert any(s.captions[0] == "a dog barking and rain falling" for s in specs)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    """Clip key -> md5 (file names also hash the spec, whose mixture paths differ by folder)."""
+    return {
+        p.stem.split("-")[0]: hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.flac"))
+    }
+
+
+@pytest.mark.slow
+def test_build_small_corpus_is_deterministic(tmp_path):
+    esc50_files(1)
+    cfgs = [
+        bdd.BuildConfig(out=tmp_path / d, speech=2, music=2, signals=3, mixtures=3)
+        for d in ("a", "b")
+    ]
+    summaries = [bdd.build(c) for c in cfgs]
+    assert summaries[0]["clips"] == summaries[1]["clips"]
+    assert _digests(cfgs[0].out) == _digests(cfgs[1].out)
+    rows = {
+        name: [json.loads(line) for line in (cfgs[0].out / f"{name}.jsonl").open()]
+        for name in ("train", "val", "trainval", "test")
+    }
+    test_paths = {r["path"] for r in rows["test"]}
+    assert len(test_paths) == 102  # 100 ESC-50 + 2 Clotho held out
+    assert not test_paths & {r["path"] for r in rows["trainval"]}
+    assert all(
+        Path(r["path"]).is_file() and r["captions"][0] == r["caption"] for r in rows["train"]
+    )
+    generated = [Path(r["path"]) for r in rows["train"] if r["source"] != "esc50"]
+    for path in generated:
+        if path.suffix == ".flac" and "clotho" not in str(path):
+            info = sf.info(str(path))
+            assert info.samplerate == 48_000 and info.channels == 1 and info.duration == 5.0
+    sources = {r["source"] for r in rows["train"]}
+    if all(shutil.which(t) for t in TOOLS):
+        assert sources == {"esc50", "clotho", "speech", "music", "signals", "mixtures"}
+
+
+def test_missing_tool_skips_its_generator(tmp_path, monkeypatch, capsys):
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda n: None if n == "espeak-ng" else real_which(n))
+    cfg = bdd.BuildConfig(
+        out=tmp_path / "c",
+        esc50_dir=tmp_path / "none",
+        clotho_dir=tmp_path / "none",
+        speech=2,
+        music=0,
+        signals=1 if real_which("sox") else 0,
+        mixtures=0,
+    )
+    summary = bdd.build(cfg)
+    err = capsys.readouterr().err
+    assert "skipping speech: espeak-ng not found" in err and "skipping esc50" in err
+    assert not any("speech" in k for k in summary["clips"])
