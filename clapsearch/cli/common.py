@@ -36,7 +36,9 @@ def run_app(app: typer.Typer) -> None:
     from clapsearch.errors import ClapsearchError
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code of a typer.Exit instead of raising.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except ClapsearchError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
