@@ -44,19 +44,34 @@ def test_fit_length_and_level():
     assert np.max(np.abs(common.set_level(spike, -3.0))) <= 0.98 + 1e-6  # peak guard
 
 
-def test_committed_splits_are_the_seeded_ones_and_disjoint():
+def test_committed_splits_are_reproducible_and_recording_level():
     esc50_files(1)
     splits = real.make_splits(ESC50_DIR, CLOTHO_DIR, seed=0)
     for name, files in splits.items():
-        assert real.load_split(name) == set(files), f"{name}.txt differs from seed 0"
+        assert real.load_split(name) == set(files), f"{name}.txt differs from make_splits"
+    rows = {r["filename"]: r for r in real.read_esc50(ESC50_DIR)}
     records = real.esc50_records(ESC50_DIR)
-    per_class_test: dict[str, int] = {}
+    side = {}  # (category, source recording) -> split: takes of one recording never straddle
     for r in records:
-        if r.split == "test":
-            per_class_test[r.meta["category"]] = per_class_test.get(r.meta["category"], 0) + 1
-    assert len(per_class_test) == 50 and set(per_class_test.values()) == {2}
+        row = rows[Path(r.path).name]
+        assert side.setdefault((row["category"], row["src_file"]), r.split) == r.split
+    test_classes = {r.meta["category"] for r in records if r.split == "test"}
+    assert len(test_classes) == 50  # every class is tested
+    assert sum(r.split == "test" for r in records) == 101
     assert not real.load_split("esc50_test") & real.load_split("esc50_val")
-    assert {r.split for r in records} == {"train", "val", "test"}
+
+
+def test_esc50_split_matches_the_trainers_rule():
+    data = pytest.importorskip("trainer.data")
+    if not hasattr(data, "esc50_part"):
+        pytest.skip("trainer.data has no esc50_part")
+    for row in real.read_esc50(ESC50_DIR)[:60]:
+        sources = sorted(
+            {r["src_file"] for r in real.read_esc50(ESC50_DIR) if r["category"] == row["category"]}
+        )
+        assert real.esc50_part(row["category"], row["src_file"], sources) == data.esc50_part(
+            row["category"], row["src_file"], sources
+        )
 
 
 def test_esc50_captions_cover_phrasings_and_label_prompt():
@@ -105,7 +120,7 @@ def test_build_small_corpus_is_deterministic(tmp_path):
         for name in ("train", "val", "trainval", "test")
     }
     test_paths = {r["path"] for r in rows["test"]}
-    assert len(test_paths) == 102  # 100 ESC-50 + 2 Clotho held out
+    assert len(test_paths) == 103  # 101 ESC-50 + 2 Clotho held out
     assert not test_paths & {r["path"] for r in rows["trainval"]}
     assert all(
         Path(r["path"]).is_file() and r["captions"][0] == r["caption"] for r in rows["train"]

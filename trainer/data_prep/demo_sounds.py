@@ -77,13 +77,13 @@ ESC10 = {
         "(http://www.freesound.org/people/pgonsilva/sounds/182395/) [CC-BY]",
     ),
     "rooster.flac": (
-        "4-164021-A-1.flac",
-        "Cock-a-doodle-doo by kangaroovindaloo "
-        "(http://www.freesound.org/people/kangaroovindaloo/sounds/164021/) [CC-BY]",
+        "4-164859-A-1.flac",
+        "rooster.wav by bob58 (http://www.freesound.org/people/bob58/sounds/164859/) [CC0]",
     ),
     "rain.flac": (
-        "4-160999-A-10.flac",
-        "rain.MP3 by Mafon2 (http://www.freesound.org/people/Mafon2/sounds/160999/) [CC0]",
+        "4-177250-A-10.flac",
+        "Rain and Storm by josephsardin "
+        "(http://www.freesound.org/people/josephsardin/sounds/177250/) [CC0]",
     ),
     "sea_waves.flac": (
         "4-167063-B-11.flac",

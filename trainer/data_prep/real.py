@@ -1,15 +1,16 @@
 """The real recordings: esc50-mini (label-derived captions) and clotho-mini (human captions).
 
 Held-out splits are files in `splits/` committed to the repository, so the model card's test
-numbers can be reproduced exactly: `esc50_test.txt` (2 clips per class, never trained on),
-`esc50_val.txt` (1 clip per class, for the trainer's per-epoch validation) and
-`clotho_test.txt` (2 clips, never trained on). `make_splits` wrote them once (seed 0);
-rerunning it with the same seed rewrites the same lists.
+numbers can be reproduced exactly: `esc50_test.txt` (101 clips, every class, whole source recordings: never trained on),
+`esc50_val.txt` (56 clips, for the trainer's per-epoch validation) and `clotho_test.txt`
+(2 clips, never trained on). `make_splits` wrote them once; rerunning it rewrites the same
+lists (a test checks this).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -111,31 +112,35 @@ def read_esc50(esc_dir: Path) -> list[dict]:
         return sorted(csv.DictReader(f), key=lambda r: r["filename"])
 
 
+def esc50_part(category: str, src_file: str, sources_of_class: list[str]) -> str:
+    """Recording-level hold-out, the same rule as `trainer.data.esc50_part`: a class's source
+    recordings ordered by a hash of their id; positions 0, 5, ... are `test`, 2, 7, ... `val`,
+    the rest `train`. The A/B/C takes of one recording are near-duplicates, so they must stay
+    on one side (a per-clip split would test on near-copies of training clips)."""
+    order = sorted(
+        sources_of_class, key=lambda s: hashlib.sha1(f"{category}/{s}".encode()).hexdigest()
+    )
+    return {0: "test", 2: "val"}.get(order.index(src_file) % 5, "train")
+
+
 def make_splits(
-    esc_dir: Path,
-    clotho_dir: Path,
-    seed: int = 0,
-    test_per_class: int = 2,
-    val_per_class: int = 1,
-    clotho_test: int = 2,
+    esc_dir: Path, clotho_dir: Path, seed: int = 0, clotho_test: int = 2
 ) -> dict[str, list[str]]:
-    """Seeded per-class hold-out: returns `{"esc50_test": [...], "esc50_val": [...],
-    "clotho_test": [...]}` (file names, sorted)."""
-    rng = random.Random(seed)
-    by_class: dict[str, list[str]] = defaultdict(list)
-    for row in read_esc50(esc_dir):
-        by_class[row["category"]].append(row["filename"])
-    test, val = [], []
-    for category in sorted(by_class):
-        names = sorted(by_class[category])
-        rng.shuffle(names)
-        test += names[:test_per_class]
-        val += names[test_per_class : test_per_class + val_per_class]
+    """-> `{"esc50_test": [...], "esc50_val": [...], "clotho_test": [...]}` (file names,
+    sorted): ESC-50 by `esc50_part`, Clotho by a seeded shuffle."""
+    rows = read_esc50(esc_dir)
+    sources: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        sources[row["category"]].add(row["src_file"])
+    parts: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        cat = row["category"]
+        parts[esc50_part(cat, row["src_file"], sorted(sources[cat]))].append(row["filename"])
     clotho = sorted(r["file_name"] for r in read_clotho(clotho_dir))
-    rng.shuffle(clotho)
+    random.Random(seed).shuffle(clotho)
     return {
-        "esc50_test": sorted(test),
-        "esc50_val": sorted(val),
+        "esc50_test": sorted(parts["test"]),
+        "esc50_val": sorted(parts["val"]),
         "clotho_test": sorted(clotho[:clotho_test]),
     }
 
