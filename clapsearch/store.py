@@ -31,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 
 from clapsearch.annfile import AnnCache, read_ann, read_header, search_params
 from clapsearch.config import from_dict, to_dict
-from clapsearch.errors import IndexNotFoundError
+from clapsearch.errors import ClapsearchError, IndexNotFoundError
 from clapsearch.paths import ann_path, db_path, resolve_index_dir
 from clapsearch.store_schema import (
     SCHEMA_VERSION,
@@ -401,6 +401,11 @@ class IndexStore:
         return [FailureRecord(r[0], r[1], r[2]) for r in rows]
 
     # --- writes (indexer) ------------------------------------------------------------------
+    def _write(self):
+        if self.readonly:
+            raise ClapsearchError(f"The index at {self.index_dir} was opened read-only.")
+        return self._txn()
+
     def add_file(
         self, record: FileRecord, spans: Sequence[tuple[float, float]], vectors: np.ndarray
     ) -> int:
@@ -408,7 +413,7 @@ class IndexStore:
         in ONE transaction. `spans[i]` = (start_s, end_s) of `vectors[i]` `(n, dim)`."""
         if len(spans) != len(vectors) or (len(vectors) and vectors.shape[1] != self.meta.dim):
             raise ValueError("spans and vectors must match in length, vectors in dim")
-        with self._txn() as conn:
+        with self._write() as conn:
             conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=record.path))
             conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=record.path))
             fid = conn.execute(
@@ -433,7 +438,7 @@ class IndexStore:
     def remove_files(self, paths: Sequence[str]) -> int:
         """Delete files (and, by cascade, their segments) in one transaction; returns how many."""
         removed = 0
-        with self._txn() as conn:
+        with self._write() as conn:
             for p in paths:
                 removed += conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=p)).rowcount
             if removed:
@@ -441,20 +446,20 @@ class IndexStore:
         self._view_cache = None
         return removed
 
-    def relink(self, old_path: str, record: FileRecord) -> None:
+    def relink(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> None:
         """A file moved: point its row at the new path (segments and vectors untouched)."""
-        with self._txn() as conn:
-            if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=record.path)).rowcount:
+        with self._write() as conn:
+            if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=new_path)).rowcount:
                 _bump(conn)
-            conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=record.path))
+            conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=new_path))
             conn.execute(
                 text("UPDATE files SET path = :new, size = :size, mtime_ns = :m WHERE path = :old"),
-                dict(new=record.path, size=record.size, m=record.mtime_ns, old=old_path),
+                dict(new=new_path, size=size, m=mtime_ns, old=old_path),
             )
 
     def record_failure(self, path: str, reason: str, detail: str, size: int, mtime_ns: int) -> None:
         """Remember a file that could not be indexed; any old vectors of that path go."""
-        with self._txn() as conn:
+        with self._write() as conn:
             if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=path)).rowcount:
                 _bump(conn)
             conn.execute(
@@ -466,25 +471,27 @@ class IndexStore:
             )
 
     def remove_failures(self, paths: Sequence[str]) -> None:
-        with self._txn() as conn:
+        with self._write() as conn:
             for p in paths:
                 conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=p))
 
     def file_states(self) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, content_hash) of every indexed file (incremental scans)."""
-        with self._txn() as conn:
+        with self._write() as conn:
             rows = conn.execute(text("SELECT path, size, mtime_ns, content_hash FROM files"))
             return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
-    def failure_paths(self) -> set[str]:
-        with self._txn() as conn:
-            return {r[0] for r in conn.execute(text("SELECT path FROM failures"))}
+    def failure_states(self) -> dict[str, tuple[int, int, str]]:
+        """path -> (size, mtime_ns, reason) of every recorded failure."""
+        with self._write() as conn:
+            rows = conn.execute(text("SELECT path, size, mtime_ns, reason FROM failures"))
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def reset_model(
         self, model: str, dim: int, config: IndexConfig, model_source: str = ""
     ) -> None:
         """`--reembed`: drop every file and vector and adopt a new model, in one transaction."""
-        with self._txn() as conn:
+        with self._write() as conn:
             conn.execute(text("DELETE FROM segments"))
             conn.execute(text("DELETE FROM files"))
             conn.execute(text("DELETE FROM failures"))
@@ -498,13 +505,13 @@ class IndexStore:
         self.refresh_meta()
 
     def set_config(self, config: IndexConfig) -> None:
-        with self._txn() as conn:
+        with self._write() as conn:
             conn.execute(text("UPDATE index_meta SET config_json = :c WHERE id = 1"),
                          dict(c=json.dumps(to_dict(config))))
         self.refresh_meta()
 
     def set_ann_info(self, index_type: str, recall_at_10: float | None) -> None:
-        with self._txn() as conn:
+        with self._write() as conn:
             conn.execute(
                 text("UPDATE index_meta SET index_type = :t, recall_at_10 = :r WHERE id = 1"),
                 dict(t=index_type, r=recall_at_10),

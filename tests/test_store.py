@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clapsearch.annfile import AnnHeader, read_header, write_ann
-from clapsearch.errors import IndexNotFoundError
+from clapsearch.errors import ClapsearchError, IndexNotFoundError
 from clapsearch.store import EXACT_SUBSET_MAX, IndexStore, exact_topk
 from clapsearch.store_schema import FileRecord, IndexConfig
 
@@ -69,7 +69,7 @@ def test_meta_roundtrip_and_readonly(store, tmp_path):
     ro = IndexStore.open(tmp_path / "idx")
     assert ro.meta.model == "test-model@1" and ro.meta.dim == DIM
     assert ro.meta.config.hop_s == 5.0 and ro.meta.schema_version == 1
-    with pytest.raises(Exception):
+    with pytest.raises(ClapsearchError, match="read-only"):
         ro.add_file(_record("/x.wav"), [(0, 1)], np.ones((1, DIM), np.float32))
     ro.close()
 
@@ -157,7 +157,7 @@ def test_replace_relink_failure(store):
     store.add_file(_record("/a.wav"), [(0, 1)], _unit(rng, 1))  # changed file: replaced
     assert store.status().segments == 1
     ids_before, _ = store.file_vectors("/a.wav")
-    store.relink("/a.wav", _record("/moved.wav"))
+    store.relink("/a.wav", "/moved.wav", 10, 2)
     ids_after, _ = store.file_vectors("/moved.wav")
     np.testing.assert_array_equal(ids_before, ids_after)
     store.record_failure("/moved.wav", "truncated", "bad header", 1, 2)

@@ -25,6 +25,8 @@ def _root() -> None:
 from clapsearch.cli import embed  # noqa: E402,F401
 from clapsearch.cli import eval  # noqa: E402,F401
 from clapsearch.cli import classify, query  # noqa: E402,F401
+from clapsearch.cli import index  # noqa: E402,F401
+from clapsearch.cli import train  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,121 @@
+"""`clapsearch index` and `clapsearch status`: build/update an index, and describe it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from clapsearch.cli import app
+from clapsearch.cli.common import DeviceOption, JsonOption, ModelOption, PrecisionOption
+
+IndexOption = typer.Option(
+    None, "--index", "-i",
+    help="Index directory. Default: $CLAPSEARCH_INDEX, else the user data directory.",
+    show_default=False,
+)
+
+
+@app.command()
+def index(
+    dirs: list[Path] = typer.Argument(..., help="Folders (or files) to index, recursively."),
+    index_path: Path = IndexOption,
+    model: str = ModelOption,
+    extensions: str = typer.Option(
+        None, "--extensions", "-e", show_default=False,
+        help="Comma-separated extensions to index (default: common audio formats).",
+    ),
+    hop: float = typer.Option(
+        None, "--hop", min=0.1, show_default=False,
+        help="Seconds between window starts in long files (default: the model's window).",
+    ),
+    workers: int = typer.Option(
+        None, "--workers", "-w", min=0, show_default=False,
+        help="Decoding worker processes (default: cores - 1; 0 decodes in-process).",
+    ),
+    reembed: bool = typer.Option(
+        False, "--reembed", help="Drop all vectors and re-embed everything (another model/hop)."
+    ),
+    device: str = DeviceOption,
+    precision: str = PrecisionOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Index audio files under DIRS: new and changed files are embedded, unchanged ones
+    skipped, moved ones relinked, deleted ones pruned; unreadable files are recorded and
+    skipped (see `clapsearch status --errors`). Safe to interrupt at any moment."""
+    from indexer.run import IndexOptions, run_index
+
+    exts = tuple(e.strip() for e in extensions.split(",") if e.strip()) if extensions else None
+    opts = IndexOptions(
+        roots=tuple(str(d) for d in dirs), index=str(index_path) if index_path else None,
+        model=model, extensions=exts, hop_s=hop, workers=workers, reembed=reembed,
+        device=device, precision=precision,
+    )
+    summary = run_index(opts, progress=_progress_bar())
+    if as_json:
+        from clapsearch.cli.common import print_json
+
+        print_json({
+            "index": summary.index_dir, "indexed": summary.indexed,
+            "unchanged": summary.unchanged, "relinked": summary.relinked,
+            "pruned": summary.pruned, "failed": summary.failed,
+            "segments_added": summary.segments_added, "seconds": round(summary.seconds, 3),
+            "index_type": summary.index_type, "recall_at_10": summary.recall_at_10,
+        })
+    else:
+        typer.echo(summary.line(), err=True)
+        if summary.failed:
+            typer.echo("see `clapsearch status --errors` for the files that failed", err=True)
+
+
+def _progress_bar():
+    """A tqdm bar factory on a TTY (rate and ETA), None otherwise (one summary line only)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+
+    def make(total: int):
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True)
+
+    return make
+
+
+@app.command()
+def status(
+    index_path: Path = IndexOption,
+    as_json: bool = JsonOption,
+    errors: bool = typer.Option(False, "--errors", help="List the files that failed, and why."),
+) -> None:
+    """Describe an index: files, segments, failures, duration, model, index type, recall."""
+    from clapsearch.store import IndexStore
+
+    with IndexStore.open(index_path) as store:
+        st = store.status()
+        fails = store.failures() if errors else []
+        where = str(store.index_dir)
+    if as_json:
+        from clapsearch.cli.common import print_json
+
+        payload = st.to_json()
+        if errors:
+            payload["errors"] = [{"path": f.path, "reason": f.reason, "detail": f.detail}
+                                 for f in fails]
+        print_json(payload)
+        return
+    recall = "exact" if st.recall_at_10 is None else f"{st.recall_at_10:.3f}"
+    typer.echo(
+        f"index      {where}\n"
+        f"files      {st.files}\n"
+        f"segments   {st.segments}\n"
+        f"failed     {st.failed}\n"
+        f"duration   {st.duration_s / 3600:.2f} h\n"
+        f"model      {st.model} (dim {st.dim})\n"
+        f"ann        {st.index_type} (recall@10 {recall})\n"
+        f"on disk    {st.bytes_on_disk / 1e6:.1f} MB"
+    )
+    for f in fails:
+        detail = f" ({f.detail})" if f.detail else ""
+        typer.echo(f"{f.path}: {f.reason}{detail}")

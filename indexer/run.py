@@ -1,0 +1,264 @@
+"""`clapsearch index`: scan -> plan -> relink/prune -> decode+embed -> commit -> ANN cache.
+
+Order of writes (each step its own transactions; see docs/index-format.md): relinks first
+(so moved files are not pruned), then prunes, then one transaction per embedded file (or
+failure), and last the ANN cache. A kill anywhere leaves a consistent index that the next run
+completes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from clapsearch.annfile import read_header
+from clapsearch.errors import ClapsearchError, ModelMismatchError, UsageError
+from clapsearch.paths import ann_path, db_path, resolve_index_dir
+from clapsearch.store import IndexStore, normalize_path
+from clapsearch.store_schema import IndexConfig
+from indexer.pipeline import DecodeTask, Embedded, default_workers, embed_files
+from indexer.plan import make_plan
+from indexer.scan import scan
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    roots: tuple[str, ...]
+    index: str | None = None
+    model: str | None = None
+    extensions: tuple[str, ...] | None = None  # None: the index's (or the defaults)
+    hop_s: float | None = None  # None: the index's (or the model's window)
+    workers: int | None = None  # None: default_workers(); 0: decode in this process
+    reembed: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass
+class IndexSummary:
+    index_dir: str
+    indexed: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+    failed: int = 0
+    relinked: int = 0
+    segments_added: int = 0
+    seconds: float = 0.0
+    index_type: str = ""
+    recall_at_10: float | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) this run
+
+    def line(self) -> str:
+        return (f"indexed {self.indexed}, unchanged {self.unchanged}, relinked {self.relinked}, "
+                f"pruned {self.pruned}, failed {self.failed} in {self.seconds:.1f} s "
+                f"({self.index_type} index)")
+
+
+@contextmanager
+def writer_lock(index_dir: Path):
+    """One writer per index: a second `clapsearch index` on it is refused, not interleaved.
+    `flock` is released by the kernel if the process dies, so a kill never leaves it stale."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(index_dir / "indexer.lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ClapsearchError(
+                f"Another `clapsearch index` is already writing {index_dir}; wait for it to end."
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def _requested_model(model: str | None, stored) -> str:
+    """--model, else the model the index was built from, else $CLAPSEARCH_MODEL / default.
+    (`clapsearch.loading` imports torch: only touched when it must be.)"""
+    if model:
+        return model
+    if stored is not None and stored.model_source:
+        return stored.model_source
+    from clapsearch.loading import resolve_model_name
+
+    return resolve_model_name(None)
+
+
+def _model_source(name: str) -> str:
+    p = Path(name).expanduser()
+    return str(p.absolute()) if p.exists() else name
+
+
+def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str) -> IndexStore:
+    """Open or create the index, refusing another model or a changed hop unless --reembed."""
+    if embedder is None:  # existing index, same model (checked when it is first loaded)
+        store = IndexStore.open(index_dir, readonly=False)
+        return _apply_options(store, opts, index_dir)
+    if not db_path(index_dir).is_file():
+        config = IndexConfig(hop_s=opts.hop_s)
+        if opts.extensions:
+            config = replace(config, extensions=opts.extensions)
+        return IndexStore.create(index_dir, embedder.identity, embedder.dim, config, source)
+    store = IndexStore.open(index_dir, readonly=False)
+    if opts.reembed:
+        config = store.meta.config
+        config = replace(config, extensions=opts.extensions or config.extensions,
+                         hop_s=opts.hop_s if opts.hop_s is not None else config.hop_s)
+        store.reset_model(embedder.identity, embedder.dim, config, source)
+        return store
+    if store.meta.model != embedder.identity:
+        store.close()
+        raise ModelMismatchError(
+            f"The index at {index_dir} was built with model {store.meta.model}, not "
+            f"{embedder.identity}; pass that model with --model, or add --reembed to re-embed "
+            f"everything with the new one."
+        )
+    return _apply_options(store, opts, index_dir)
+
+
+def _apply_options(store: IndexStore, opts: IndexOptions, index_dir: Path) -> IndexStore:
+    """Adopt new --extensions; refuse a changed --hop (it needs --reembed)."""
+    config = store.meta.config
+    if opts.extensions:
+        config = replace(config, extensions=opts.extensions)
+    if opts.hop_s is not None and opts.hop_s != config.hop_s:
+        store.close()
+        raise UsageError(
+            f"The index at {index_dir} uses a hop of {config.hop_s or 'one window'} s, not "
+            f"{opts.hop_s} s; add --reembed to re-embed everything with the new hop."
+        )
+    if config != store.meta.config:
+        store.set_config(config)
+    return store
+
+
+class LazyEmbedder:
+    """Loads the model on first use, so a run with nothing to embed never imports torch.
+
+    When the index already exists and no other model is asked for, the model is loaded from
+    the index's recorded source and must still have the recorded identity (weights changed
+    in place are refused like any other model)."""
+
+    def __init__(self, name: str, opts: IndexOptions, expect: str | None, index_dir: Path):
+        self.name, self.opts, self.expect, self.index_dir = name, opts, expect, index_dir
+        self._embedder = None
+
+    def get(self):
+        if self._embedder is None:
+            from clapsearch.loading import load_embedder
+
+            e = load_embedder(self.name, device=self.opts.device, precision=self.opts.precision)
+            if self.expect is not None and e.identity != self.expect:
+                raise ModelMismatchError(
+                    f"The index at {self.index_dir} was built with model {self.expect}, but "
+                    f"{self.name} is now {e.identity}; add --reembed to re-embed everything."
+                )
+            self._embedder = e
+        return self._embedder
+
+
+def run_index(
+    opts: IndexOptions, progress: Callable[[int], object] | None = None
+) -> IndexSummary:
+    """Index `opts.roots` into `opts.index`. `progress(total)` returns a tqdm-like bar (or
+    None) that gets `update(1)` per processed file."""
+    t0 = time.perf_counter()
+    roots = [normalize_path(r) for r in opts.roots]
+    for r in roots:
+        if not os.path.exists(r):
+            raise UsageError(f"{r} does not exist.")
+    index_dir = resolve_index_dir(opts.index)
+    summary = IndexSummary(str(index_dir))
+    with writer_lock(index_dir):
+        stored = None
+        if db_path(index_dir).is_file():
+            with IndexStore.open(index_dir) as ro:
+                stored = ro.meta
+        asked = _model_source(_requested_model(opts.model, stored))
+        if stored is not None and not opts.reembed and asked == stored.model_source:
+            lazy = LazyEmbedder(asked, opts, stored.model, index_dir)
+            store = open_for_writing(opts, index_dir, None, asked)
+        else:
+            lazy = LazyEmbedder(asked, opts, None, index_dir)
+            store = open_for_writing(opts, index_dir, lazy.get(), asked)
+        try:
+            _index_into(store, lazy, roots, opts, summary, progress)
+        finally:
+            store.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress) -> None:
+    config = store.meta.config
+    files, problems = scan(roots, config.extensions)
+    plan = make_plan(roots, files, problems, store.file_states(), store.failure_states())
+    summary.unchanged = len(plan.unchanged)
+    for old, f in plan.relinks:
+        store.relink(old, f.path, f.size, f.mtime_ns)
+    summary.relinked = len(plan.relinks)
+    summary.pruned = store.remove_files(plan.prune)
+    store.remove_failures(plan.stale_failures)
+    for p in problems:
+        if not p.is_dir or p.reason == "permission_denied":
+            store.record_failure(p.path, p.reason, p.detail, 0, 0)
+            summary.failures.append((p.path, p.reason))
+    summary.failed = len(plan.failed_unchanged) + len(summary.failures)
+
+    workers = default_workers() if opts.workers is None else opts.workers
+    tasks = [DecodeTask(f, plan.hashes.get(f.path)) for f in plan.to_embed]
+    if tasks:
+        embedder = lazy.get()
+        bar = progress(len(tasks)) if progress else None
+        try:
+            for item in embed_files(tasks, embedder, config.hop_s, workers):
+                _commit(store, item, summary)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+    _refresh_ann(store, lazy, summary)
+
+
+def _commit(store: IndexStore, item, summary: IndexSummary) -> None:
+    if isinstance(item, Embedded):
+        store.add_file(item.record, item.spans, item.vectors)
+        summary.indexed += 1
+        summary.segments_added += len(item.spans)
+    else:
+        store.record_failure(item.path, item.reason, item.detail, item.size, item.mtime_ns)
+        summary.failed += 1
+        summary.failures.append((item.path, item.reason))
+
+
+def _refresh_ann(store: IndexStore, lazy: LazyEmbedder, summary: IndexSummary) -> None:
+    """Rebuild the ANN cache when it does not reflect the database's generation."""
+    from indexer.ann import PROBE_TEXTS, build_ann, choose_type
+
+    meta = store.refresh_meta()
+    header = read_header(ann_path(store.index_dir))
+    fresh = (header is not None and header.db_uuid == meta.db_uuid
+             and header.generation == meta.generation)
+    if not fresh:
+        n = store.status().segments
+        texts = None
+        if choose_type(n, meta.config) != "flat":
+            texts = lazy.get().embed_text(list(PROBE_TEXTS))
+        report = build_ann(store, texts)
+        summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
+    else:
+        summary.index_type, summary.recall_at_10 = meta.index_type, meta.recall_at_10
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+__all__ = ["IndexOptions", "IndexSummary", "open_for_writing", "run_index", "writer_lock"]
