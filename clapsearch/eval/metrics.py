@@ -51,7 +51,10 @@ def _check(similarity: np.ndarray, caption_to_audio: np.ndarray) -> tuple[np.nda
         raise ValueError(f"caption_to_audio holds indices outside [0, {sim.shape[1]})")
     if np.isnan(sim).any():
         raise ValueError("similarity contains NaN")
-    return sim.astype(np.float64, copy=False), c2a.astype(np.int64, copy=False)
+    # Comparisons are exact in any float type: keep float32 (no 2x copy of a large matrix).
+    if not np.issubdtype(sim.dtype, np.floating):
+        sim = sim.astype(np.float64)
+    return sim, c2a.astype(np.int64, copy=False)
 
 
 def text_to_audio_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) -> np.ndarray:
@@ -75,9 +78,10 @@ def audio_to_text_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) ->
     true captions never push each other down beyond their own order, wrong ones win ties.
     """
     sim, c2a = _check(similarity, caption_to_audio)
+    by_clip = np.ascontiguousarray(sim.T)  # (n_audio, n_captions): each clip's scores contiguous
     out: list[np.ndarray] = []
     for a in range(sim.shape[1]):
-        column = sim[:, a]
+        column = by_clip[a]
         is_true = c2a == a
         true_scores = np.sort(column[is_true])[::-1]
         wrong = np.sort(column[~is_true])
