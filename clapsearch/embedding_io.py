@@ -10,8 +10,11 @@ import numpy as np
 
 
 def embed_inputs(
-    audio: list[str], texts: list[str], model: str | None = None,
-    device: str = "auto", precision: str = "auto",
+    audio: list[str],
+    texts: list[str],
+    model: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> tuple[list[str], np.ndarray, str]:
     """-> (input names in order, `(N, dim)` float32 unit rows, model identity)."""
     from clapsearch.audio import load_audio

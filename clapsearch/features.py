@@ -38,7 +38,9 @@ def hertz_to_mel(freq: np.ndarray, scale: str) -> np.ndarray:
     freq = np.asarray(freq, dtype=np.float64)
     mels = 3.0 * freq / 200.0
     log_region = freq >= 1000.0
-    mels = np.where(log_region, 15.0 + np.log(np.maximum(freq, 1e-12) / 1000.0) * 27.0 / np.log(6.4), mels)
+    mels = np.where(
+        log_region, 15.0 + np.log(np.maximum(freq, 1e-12) / 1000.0) * 27.0 / np.log(6.4), mels
+    )
     return mels
 
 
@@ -172,7 +174,9 @@ def clap_features(
     All clips that fit the window share one batched STFT; long `fusion` clips take one each.
     """
     window = config.window_samples
-    fits = [i for i, w in enumerate(waveforms) if w.shape[-1] <= window or config.truncation != "fusion"]
+    fits = [
+        i for i, w in enumerate(waveforms) if w.shape[-1] <= window or config.truncation != "fusion"
+    ]
     out: list[torch.Tensor | None] = [None] * len(waveforms)
     longer = [False] * len(waveforms)
     if fits:

@@ -11,11 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 
 _CORPUS = [
-    "a dog barks in the rain", "birds chirp in the morning", "a car engine starts",
-    "rain falls on a tin roof", "people talk in a busy cafe", "a siren wails in the distance",
-    "water flows in a stream", "a door creaks open slowly", "footsteps on a wooden floor",
-    "thunder rumbles over the hills", "a cat meows", "this is a sound of a church bell",
-    "wind blows through the trees", "an airplane flies overhead", "a baby cries",
+    "a dog barks in the rain",
+    "birds chirp in the morning",
+    "a car engine starts",
+    "rain falls on a tin roof",
+    "people talk in a busy cafe",
+    "a siren wails in the distance",
+    "water flows in a stream",
+    "a door creaks open slowly",
+    "footsteps on a wooden floor",
+    "thunder rumbles over the hills",
+    "a cat meows",
+    "this is a sound of a church bell",
+    "wind blows through the trees",
+    "an airplane flies overhead",
+    "a baby cries",
 ]
 
 
@@ -25,13 +35,16 @@ def _build_tokenizer(folder: Path):
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        _CORPUS * 4, vocab_size=400, min_frequency=1,
+        _CORPUS * 4,
+        vocab_size=400,
+        min_frequency=1,
         special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
     )
     folder.mkdir(parents=True, exist_ok=True)
     bpe.save_model(str(folder))
     return RobertaTokenizerFast(
-        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"),
+        vocab_file=str(folder / "vocab.json"),
+        merges_file=str(folder / "merges.txt"),
         model_max_length=512,
     )
 
@@ -43,22 +56,34 @@ def build_random_clap(
 
     `truncation="fusion"` builds a fused model (`enable_fusion=True`) with the HTK front end.
     """
+    import tempfile
+
     import torch
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
-
-    import tempfile
 
     folder = Path(folder)
     with tempfile.TemporaryDirectory() as scratch:
         tokenizer = _build_tokenizer(Path(scratch))
     fusion = truncation == "fusion"
     if size == "tiny":
-        text = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                    num_attention_heads=2, intermediate_size=64, max_position_embeddings=80,
-                    projection_dim=16)
-        audio = dict(hidden_size=64, patch_embeds_hidden_size=8, depths=[1, 1, 1, 1],
-                     num_attention_heads=[1, 2, 2, 4], window_size=8, projection_dim=16,
-                     enable_fusion=fusion)
+        text = dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=80,
+            projection_dim=16,
+        )
+        audio = dict(
+            hidden_size=64,
+            patch_embeds_hidden_size=8,
+            depths=[1, 1, 1, 1],
+            num_attention_heads=[1, 2, 2, 4],
+            window_size=8,
+            projection_dim=16,
+            enable_fusion=fusion,
+        )
         projection_dim = 16
     elif size == "base":  # laion/clap-htsat-* shapes
         text = dict(vocab_size=50265, projection_dim=512)
@@ -71,9 +96,15 @@ def build_random_clap(
     model = ClapModel(config).eval()
     model.save_pretrained(folder)
     extractor = ClapFeatureExtractor(
-        feature_size=64, sampling_rate=48_000, hop_length=480, max_length_s=10,
-        fft_window_size=1024, frequency_min=50, frequency_max=14_000,
-        truncation=truncation, padding="repeatpad",
+        feature_size=64,
+        sampling_rate=48_000,
+        hop_length=480,
+        max_length_s=10,
+        fft_window_size=1024,
+        frequency_min=50,
+        frequency_max=14_000,
+        truncation=truncation,
+        padding="repeatpad",
     )
     ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
     # transformers 5 nests the extractor settings in processor_config.json; hub checkpoints

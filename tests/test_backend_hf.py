@@ -20,7 +20,11 @@ def _reference(model_dir):
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (F.normalize(torch.from_numpy(a), dim=-1) * F.normalize(torch.from_numpy(b), dim=-1)).sum(-1).numpy()
+    return (
+        (F.normalize(torch.from_numpy(a), dim=-1) * F.normalize(torch.from_numpy(b), dim=-1))
+        .sum(-1)
+        .numpy()
+    )
 
 
 @pytest.mark.parametrize("fixture", ["tiny_clap_dir", "tiny_clap_fusion_dir"])

@@ -18,7 +18,8 @@ runner = CliRunner()
 def test_embed_text_json_contract(tiny_clap_dir, tiny_embedder):
     texts = ["rain on a roof", "a dog barks"]
     result = runner.invoke(
-        app, ["embed", "--text", texts[0], "--text", texts[1], "--model", str(tiny_clap_dir), "--json"]
+        app,
+        ["embed", "--text", texts[0], "--text", texts[1], "--model", str(tiny_clap_dir), "--json"],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -55,9 +56,20 @@ def test_errors_are_one_sentence_without_traceback(tmp_path, tiny_clap_dir):
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio")
     proc = subprocess.run(
-        [sys.executable, "-m", "clapsearch.cli", "embed", "--audio", str(bad),
-         "--model", str(tiny_clap_dir), "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "clapsearch.cli",
+            "embed",
+            "--audio",
+            str(bad),
+            "--model",
+            str(tiny_clap_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

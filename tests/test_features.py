@@ -23,9 +23,15 @@ def _reference_extractor(truncation: str):
     from transformers import ClapFeatureExtractor
 
     return ClapFeatureExtractor(
-        feature_size=64, sampling_rate=48_000, hop_length=480, max_length_s=10,
-        fft_window_size=1024, frequency_min=50, frequency_max=14_000,
-        truncation=truncation, padding="repeatpad",
+        feature_size=64,
+        sampling_rate=48_000,
+        hop_length=480,
+        max_length_s=10,
+        fft_window_size=1024,
+        frequency_min=50,
+        frequency_max=14_000,
+        truncation=truncation,
+        padding="repeatpad",
     )
 
 

@@ -16,17 +16,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @app.callback()
 def _root() -> None:
     """Search sound libraries by describing them, with CLAP audio-text embeddings."""
 
 
 # Command modules register on `app` at import; keep each one's top-level imports light.
+# fmt: off
 from clapsearch.cli import embed  # noqa: E402,F401
 from clapsearch.cli import eval  # noqa: E402,F401
 from clapsearch.cli import classify, query  # noqa: E402,F401
 from clapsearch.cli import index  # noqa: E402,F401
 from clapsearch.cli import train  # noqa: E402,F401
+# fmt: on
 
 
 def main() -> None:

@@ -16,7 +16,9 @@ MODEL_HELP = (
 ModelOption = typer.Option(None, "--model", "-m", help=MODEL_HELP, show_default=False)
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 PrecisionOption = typer.Option(
-    "auto", "--precision", help="auto (bf16 on GPU and on CPUs with native bf16, else fp32), fp32, bf16 or fp16."
+    "auto",
+    "--precision",
+    help="auto (bf16 on GPU and on CPUs with native bf16, else fp32), fp32, bf16 or fp16.",
 )
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 

@@ -40,8 +40,11 @@ def embed(
     from clapsearch.embedding_io import embed_inputs
 
     inputs, vectors, model_id = embed_inputs(
-        audio=[str(p) for p in audio or []], texts=list(text or []), model=model,
-        device=device, precision=precision,
+        audio=[str(p) for p in audio or []],
+        texts=list(text or []),
+        model=model,
+        device=device,
+        precision=precision,
     )
     if output is not None:
         from clapsearch.embedding_io import save_npy
@@ -59,4 +62,6 @@ def embed(
             }
         )
     else:
-        typer.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {output}", err=True)
+        typer.echo(
+            f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {output}", err=True
+        )
