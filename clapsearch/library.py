@@ -22,7 +22,8 @@ says so (the CLI prints it on stderr).
 
 from __future__ import annotations
 
-import hashlib
+import filecmp
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,14 +86,6 @@ def decode_query_bytes(data: bytes, source: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Library:
     """A searchable index (module doc). Thread-unsafe; cheap to create (everything is lazy)."""
 
@@ -114,6 +107,7 @@ class Library:
         self._precision = precision
         self._embedder = embedder
         self._store = None
+        self._checked = False
         self.notify = notify
 
     # --- lazy resources ------------------------------------------------------------------
@@ -130,19 +124,29 @@ class Library:
         if self._embedder is None:
             from clapsearch.loading import load_embedder
 
-            meta = self.store.meta
-            name = self._model_arg or index_model_name(meta)
-            self._embedder = load_embedder(name, device=self._device, precision=self._precision)
-        self._check_model(self._embedder)
+            name = self._model_arg or index_model_name(self.store.meta)
+            embedder = load_embedder(name, device=self._device, precision=self._precision)
+            self._check_model(embedder, name)
+            self._embedder = embedder
+        elif not self._checked:  # a caller's own model: it must still be the index's
+            self._check_model(self._embedder)
+        self._checked = True
         return self._embedder
 
-    def _check_model(self, embedder: Embedder) -> None:
+    def _check_model(self, embedder: Embedder, name: str | None = None) -> None:
         recorded = self.store.meta.model
-        if embedder.identity != recorded:
+        if embedder.identity == recorded:
+            return
+        if self._model_arg or name is None:
             raise ModelMismatchError(
-                f"The index at {self.path} was built with {recorded}, not {embedder.identity}; "
-                f"query it with its own model (leave out --model) or re-index."
+                f"The index at {self.path} was built with {recorded}, not "
+                f"{embedder.identity}; leave out --model to query it with its own model, or "
+                f"re-index with the new one."
             )
+        raise ModelMismatchError(
+            f"The index at {self.path} was built with {recorded}, but {name} is "
+            f"{embedder.identity}; pass the index's model with --model."
+        )
 
     def close(self) -> None:
         if self._store is not None:
@@ -197,10 +201,8 @@ class Library:
         self._searchable()
         embedder = self.embedder
         query = embedder.embed_audio([load_audio(str(path), embedder.sample_rate)])
-        exclude = self._indexed_file_ids(path)
-        return self.search_vectors(
-            query, k, filters, per_file=per_file, exclude_file_ids=[exclude]
-        )[0]
+        is_query = _SameFile(path, self._file_id(path))
+        return self.search_vectors(query, k, filters, per_file=per_file, exclude=[is_query])[0]
 
     def similar_to(
         self,
@@ -215,11 +217,11 @@ class Library:
         fid = self._file_id(path_in_index)
         if fid is None:
             raise UsageError(f"{path_in_index} is not in the index at {self.path}.")
-        _, vectors = self.store.file_vectors(self._stored_path(path_in_index))
+        _, vectors = self.store.file_vectors(path_in_index)
         query = mean_direction(vectors)[None, :]
-        return self.search_vectors(query, k, filters, per_file=per_file, exclude_file_ids=[{fid}])[
-            0
-        ]
+        return self.search_vectors(
+            query, k, filters, per_file=per_file, exclude=[_SameFile(None, fid)]
+        )[0]
 
     def search_vectors(
         self,
@@ -228,7 +230,7 @@ class Library:
         filters: SearchFilter | None = None,
         *,
         per_file: bool = True,
-        exclude_file_ids: Sequence[set[int]] | None = None,
+        exclude: Sequence[Callable[[Any], bool] | None] | None = None,
     ) -> list[list[SearchHit]]:
         """`(Q, dim)` unit query vectors -> Q ranked hit lists (see `clapsearch.ranking.rank`)."""
         allowed = None
@@ -245,7 +247,7 @@ class Library:
             k,
             allowed_ids=allowed,
             per_file=per_file,
-            exclude_file_ids=exclude_file_ids,
+            exclude=exclude,
             limit=self._segment_count(),
         )
 
@@ -262,38 +264,54 @@ class Library:
                 f"The index at {self.path} is empty: add audio with `clapsearch index DIR` first."
             )
 
-    def _stored_path(self, path: str | Path) -> str:
-        """Indexes store absolute resolved paths; accept what the user typed too."""
-        return str(Path(path).expanduser().resolve())
-
     def _file_id(self, path: str | Path) -> int | None:
-        for candidate in (self._stored_path(path), str(path)):
-            fid = self.store.file_id_for_path(candidate)
-            if fid is not None:
-                return int(fid)
-        return None
+        fid = self.store.file_id_for_path(path)
+        return None if fid is None else int(fid)
 
-    def _indexed_file_ids(self, path: str | Path) -> set[int]:
-        """Ids of indexed files that are the query file: by path, and by content hash."""
-        ids = set()
-        fid = self._file_id(path)
-        if fid is not None:
-            ids.add(fid)
-        by_hash = getattr(self.store, "file_ids_for_hash", None)
-        if by_hash is not None:
-            ids.update(int(i) for i in by_hash(file_sha256(path)))
-        return ids
+
+class _SameFile:
+    """Is an indexed window's file the query file? The same file id (path as typed or with
+    symlinks resolved), the same inode, or the same bytes under another name (a copy).
+    Asked only for files that reach the results, so the byte compare stays cheap."""
+
+    def __init__(self, path: str | Path | None, file_id: int | None):
+        self.path = path
+        self.file_id = file_id
+        self.stat = os.stat(path) if path is not None else None
+
+    def __call__(self, seg: Any) -> bool:
+        if seg.file_id == self.file_id:
+            return True
+        if self.stat is None:
+            return False
+        try:
+            other = os.stat(seg.path)
+            if (other.st_dev, other.st_ino) == (self.stat.st_dev, self.stat.st_ino):
+                return True
+            return other.st_size == self.stat.st_size and filecmp.cmp(
+                self.path, seg.path, shallow=False
+            )
+        except OSError:  # deleted or unreadable since it was indexed: not a copy we can see
+            return False
 
 
 def index_model_name(meta: Any) -> str:
-    """The model name an index was built from (what `load_embedder` takes)."""
+    """The name to load an index's model by (what `load_embedder` takes).
+
+    An index records its model's identity (`hf:<hub id or folder name>@<weights digest>`);
+    a hub id in it is loadable as is. A local folder's name is not, so then the usual
+    `CLAPSEARCH_MODEL` / default applies, and `Library` verifies the identity either way.
+    """
     for attr in ("model_name", "model_source"):
-        value = getattr(meta, attr, None)
+        value = getattr(getattr(meta, "config", None), attr, None) or getattr(meta, attr, None)
         if value:
             return str(value)
-    config = getattr(meta, "config", None) or {}
-    value = config.get("model_name") if isinstance(config, dict) else None
-    return str(value or meta.model)
+    from clapsearch.loading import resolve_model_name
+
+    label = str(meta.model).split(":", 1)[-1].rsplit("@", 1)[0]
+    if label.count("/") == 1 and not Path(label).expanduser().exists():
+        return label
+    return resolve_model_name(None)
 
 
 __all__ = ["EmptyIndexError", "Library", "SearchFilter", "SearchHit", "check_queries"]

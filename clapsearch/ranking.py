@@ -15,7 +15,7 @@ Scores are inner products of unit vectors, i.e. cosine similarities in [-1, 1].
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -96,7 +96,7 @@ def rank(
     k: int,
     *,
     allowed_ids: np.ndarray | None = None,
-    exclude_file_ids: Sequence[Collection[int]] | None = None,
+    exclude: Sequence[Callable[[Segment], bool] | None] | None = None,
     per_file: bool = True,
     limit: int | None = None,
 ) -> list[list[SearchHit]]:
@@ -104,7 +104,8 @@ def rank(
 
     per_file: one hit per file (its best window), else every window is a hit (`--segments`).
     allowed_ids: segment ids the search may return (a filter), None for all.
-    exclude_file_ids: per query, file ids never to return (the query file itself).
+    exclude: per query, a predicate on a window's record: true for files never to return
+        (the query file itself); asked once per file met, so it may be costly (a byte compare).
     limit: how many windows exist to fetch (index size or `len(allowed_ids)`); caps `fetch`.
     Returns Q lists of at most `k` hits, best first.
     """
@@ -112,7 +113,7 @@ def rank(
         raise UsageError(f"-k must be at least 1, not {k}.")
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     n_queries = queries.shape[0]
-    excluded = [set(e) for e in exclude_file_ids] if exclude_file_ids else [set()] * n_queries
+    excluded = [_FileMemo(e) for e in exclude] if exclude else [_FileMemo(None)] * n_queries
     if allowed_ids is not None and len(allowed_ids) == 0:
         return [[] for _ in range(n_queries)]
     if limit is None and allowed_ids is not None:
@@ -120,8 +121,7 @@ def rank(
 
     results: list[list[SearchHit]] = [[] for _ in range(n_queries)]
     pending = list(range(n_queries))
-    extra = max((len(e) for e in excluded), default=0)
-    fetch = max(k * FIRST_FETCH_FACTOR, MIN_FIRST_FETCH) if per_file else k + 8 * extra
+    fetch = max(k * FIRST_FETCH_FACTOR, MIN_FIRST_FETCH) if per_file else 2 * k
     cache: dict[int, Segment] = {}
     while pending:
         if limit is not None:
@@ -150,7 +150,7 @@ def _collect(
     scores: np.ndarray,
     ids: np.ndarray,
     cache: dict[int, Segment],
-    excluded: Collection[int],
+    excluded: _FileMemo,
     k: int,
     per_file: bool,
 ) -> tuple[list[SearchHit], bool]:
@@ -163,7 +163,7 @@ def _collect(
             continue
         valid += 1
         seg = cache.get(sid)
-        if seg is None or seg.file_id in excluded:  # None: deleted since the search (snapshot)
+        if seg is None or excluded(seg):  # None: deleted since the search (snapshot)
             continue
         if per_file:
             if seg.file_id in seen:
@@ -173,6 +173,21 @@ def _collect(
         if len(hits) == k:
             break
     return hits, valid < len(ids)
+
+
+class _FileMemo:
+    """Asks an exclusion predicate once per file id."""
+
+    def __init__(self, predicate: Callable[[Segment], bool] | None):
+        self.predicate = predicate
+        self.answers: dict[int, bool] = {}
+
+    def __call__(self, seg: Segment) -> bool:
+        if self.predicate is None:
+            return False
+        if seg.file_id not in self.answers:
+            self.answers[seg.file_id] = bool(self.predicate(seg))
+        return self.answers[seg.file_id]
 
 
 def mean_direction(vectors: np.ndarray) -> np.ndarray:

@@ -68,3 +68,85 @@ def tiny_native_dir(tmp_path_factory) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
     folder = tmp_path_factory.mktemp("tiny_native") / "tiny-native"
     return save_checkpoint(model, tokenizer, folder, Provenance(data=("random init",)))
+
+
+@pytest.fixture(scope="session")
+def tiny_clap_words_dir(tmp_path_factory) -> Path:
+    """Like `tiny_clap_dir` but with a tokenizer that splits words. (`RobertaTokenizerFast(
+    vocab_file=...)` loads nothing under transformers 5, so the synthetic tokenizer holds only
+    the special tokens and every text embeds alike; ranking and classification tests need
+    texts that differ.)"""
+    from unittest import mock
+
+    from transformers import RobertaTokenizerFast
+
+    import clapsearch.synthetic_models as sm
+
+    def build_tokenizer(folder: Path):
+        from tokenizers import ByteLevelBPETokenizer
+
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator(
+            sm._CORPUS * 4,
+            vocab_size=400,
+            min_frequency=1,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        bpe.save_model(str(folder))
+        return RobertaTokenizerFast(
+            vocab=str(folder / "vocab.json"),
+            merges=str(folder / "merges.txt"),
+            model_max_length=512,
+        )
+
+    with mock.patch.object(sm, "_build_tokenizer", build_tokenizer):
+        return sm.build_random_clap(tmp_path_factory.mktemp("tiny_clap_words"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def words_embedder(tiny_clap_words_dir):
+    from clapsearch.loading import load_embedder
+
+    return load_embedder(str(tiny_clap_words_dir), device="cpu", precision="fp32")
+
+
+def write_test_index(folder: Path, embedder, files: list[Path]) -> dict[str, tuple]:
+    """An index of `files` written through `IndexStore`'s writer API, one vector per model
+    window as the indexer stores them -> {stored path: (spans, float16-rounded vectors)}."""
+    import numpy as np
+
+    from clapsearch.audio import load_audio
+    from clapsearch.features import window_starts
+    from clapsearch.store import FileRecord, IndexConfig, IndexStore, normalize_path
+
+    sr, window = embedder.sample_rate, embedder.audio_config.window_samples
+    stored = {}
+    source = getattr(embedder, "name_or_path", "")
+    with IndexStore.create(folder, embedder.identity, embedder.dim, IndexConfig(), source) as store:
+        for f in files:
+            wave = load_audio(str(f), sr)
+            starts = window_starts(len(wave), window)
+            vecs = embedder.embed_audio([wave[s : s + window] for s in starts])
+            spans = [(s / sr, min(s + window, len(wave)) / sr) for s in starts]
+            st = f.stat()
+            record = FileRecord(
+                normalize_path(f),
+                st.st_size,
+                st.st_mtime_ns,
+                f"sha-{f.name}",
+                len(wave) / sr,
+                sr,
+                1,
+            )
+            store.add_file(record, spans, vecs)
+            stored[record.path] = (spans, vecs.astype(np.float16).astype(np.float32))
+    return stored
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory, words_embedder):
+    """(index dir, {path: (spans, vectors)}) over 24 ESC-50 clips (5 s, one window each) and
+    the Clotho clips (15-30 s, several windows), built with `words_embedder`."""
+    folder = tmp_path_factory.mktemp("tiny_index")
+    return folder, write_test_index(folder, words_embedder, esc50_files(24) + clotho_files())

@@ -41,13 +41,13 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_softmax_matches_reference_and_sums_to_one(tiny_embedder):
+def test_softmax_matches_reference_and_sums_to_one(words_embedder):
     files = esc50_files(3)
-    results = classify(files, LABELS, embedder=tiny_embedder)
-    scale = logit_scale(tiny_embedder)
-    assert scale == pytest.approx(math.exp(float(tiny_embedder.model.logit_scale_a)))
-    prompts = tiny_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS])
-    audio = tiny_embedder.embed_audio([load_audio(str(f), 48_000) for f in files])
+    results = classify(files, LABELS, embedder=words_embedder)
+    scale = logit_scale(words_embedder)
+    assert scale == pytest.approx(math.exp(float(words_embedder.model.logit_scale_a)))
+    prompts = words_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS])
+    audio = words_embedder.embed_audio([load_audio(str(f), 48_000) for f in files])
     logits = scale * audio.astype(np.float64) @ prompts.T.astype(np.float64)
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     for res, row in zip(results, expected, strict=True):
@@ -59,10 +59,10 @@ def test_softmax_matches_reference_and_sums_to_one(tiny_embedder):
         assert scores == sorted(scores, reverse=True)
 
 
-def test_multi_label_scores_are_independent_of_other_labels(tiny_embedder):
+def test_multi_label_scores_are_independent_of_other_labels(words_embedder):
     files = esc50_files(2)
-    full = classify(files, LABELS, multi_label=True, embedder=tiny_embedder)
-    part = classify(files, LABELS[1:3], multi_label=True, embedder=tiny_embedder)
+    full = classify(files, LABELS, multi_label=True, embedder=words_embedder)
+    part = classify(files, LABELS[1:3], multi_label=True, embedder=words_embedder)
     for a, b in zip(full, part, strict=True):
         fa = {s.label: s.score for s in a.labels}
         for s in b.labels:
@@ -81,18 +81,18 @@ def test_multi_label_sigmoid_against_reference_prompt():
     assert got[1, 1] < 0.5 < got[0, 0]  # below the reference prompt: under 0.5
 
 
-def test_top_keeps_best_labels(tiny_embedder):
+def test_top_keeps_best_labels(words_embedder):
     files = esc50_files(1)
-    every = classify(files, LABELS, embedder=tiny_embedder)[0]
-    best2 = classify(files, LABELS, top=2, embedder=tiny_embedder)[0]
+    every = classify(files, LABELS, embedder=words_embedder)[0]
+    best2 = classify(files, LABELS, top=2, embedder=words_embedder)[0]
     assert best2.labels == every.labels[:2]
 
 
-def test_timeline_has_one_entry_per_window(tiny_embedder):
+def test_timeline_has_one_entry_per_window(words_embedder):
     path = clotho_files()[0]
     wave = load_audio(str(path), 48_000)
-    res = classify([path], LABELS, timeline=True, top=1, embedder=tiny_embedder)[0]
-    window = tiny_embedder.audio_config.window_samples
+    res = classify([path], LABELS, timeline=True, top=1, embedder=words_embedder)[0]
+    window = words_embedder.audio_config.window_samples
     starts = window_starts(len(wave), window)
     assert len(wave) > window  # a long clip: several windows
     assert len(res.timeline) == len(starts) >= 2
@@ -100,34 +100,34 @@ def test_timeline_has_one_entry_per_window(tiny_embedder):
     assert res.timeline[-1].end == pytest.approx(len(wave) / 48_000)
     assert all(len(w.labels) == 1 for w in res.timeline)
     # each window is scored on its own audio
-    vec = tiny_embedder.embed_audio([wave[starts[-1] : starts[-1] + window]])
+    vec = words_embedder.embed_audio([wave[starts[-1] : starts[-1] + window]])
     expected = label_scores(
         vec,
-        tiny_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS]),
-        logit_scale(tiny_embedder),
+        words_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS]),
+        logit_scale(words_embedder),
     )[0]
     assert res.timeline[-1].labels[0].label == LABELS[int(np.argmax(expected))]
 
 
-def test_bad_arguments_are_usage_errors(tiny_embedder):
+def test_bad_arguments_are_usage_errors(words_embedder):
     files = esc50_files(1)
     with pytest.raises(UsageError, match="at least one label"):
-        classify(files, [" ", ""], embedder=tiny_embedder)
+        classify(files, [" ", ""], embedder=words_embedder)
     with pytest.raises(UsageError, match="template"):
-        classify(files, LABELS, template="no slot", embedder=tiny_embedder)
+        classify(files, LABELS, template="no slot", embedder=words_embedder)
     assert parse_labels("dog, rain,,siren\nrain\n cat ") == ["dog", "rain", "siren", "cat"]
 
 
-def test_unreadable_file_is_one_sentence(tiny_embedder, tmp_path):
+def test_unreadable_file_is_one_sentence(words_embedder, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     with pytest.raises(AudioDecodeError):
-        classify([bad], LABELS, embedder=tiny_embedder)
+        classify([bad], LABELS, embedder=words_embedder)
 
 
-def test_cli_json_lines_and_errors(tiny_clap_dir, capsys, tmp_path):
+def test_cli_json_lines_and_errors(tiny_clap_words_dir, capsys, tmp_path):
     files = [str(f) for f in esc50_files(2)]
-    model = ["--model", str(tiny_clap_dir), "--device", "cpu", "--precision", "fp32"]
+    model = ["--model", str(tiny_clap_words_dir), "--device", "cpu", "--precision", "fp32"]
     code, out, _ = run_cli(
         ["classify", *files, "--labels", "dog,rain,siren", "--json", *model], capsys
     )
