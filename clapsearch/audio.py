@@ -153,10 +153,17 @@ class _SfSource:
     def __init__(self, path: str, f: sf.SoundFile):
         self.path, self.f = path, f
         self.sample_rate, self.channels, self.frames = f.samplerate, f.channels, f.frames
+        if self.frames >= 1 << 62:  # SF_COUNT_MAX: length unknown (e.g. a streamed FLAC)
+            self.frames = -1
         self.format = f.format.lower()
         self.pos = 0
 
     def read(self, n: int = -1) -> np.ndarray:
+        if n < 0 and self.frames < 0:  # no length to allocate for: read block by block
+            parts = []
+            while len(block := self.read(BLOCK_FRAMES)):
+                parts.append(block)
+            return np.concatenate(parts) if parts else np.zeros(0, np.float32)
         try:
             y = self.f.read(n, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:
@@ -177,7 +184,7 @@ class _SfSource:
 
     def _raw_seek(self, frame: int) -> None:
         try:
-            self.pos = self.f.seek(min(frame, self.frames))
+            self.pos = self.f.seek(frame if self.frames < 0 else min(frame, self.frames))
         except (sf.LibsndfileError, RuntimeError) as e:
             raise AudioDecodeError(self.path, "truncated", _sf_msg(e)) from None
 
@@ -372,6 +379,11 @@ def _open(path: str | Path):
         return _open_av(path, head, e)
     except OSError as e:
         raise AudioDecodeError(path, "unreadable", e.strerror or str(e)) from None
+    if f.frames >= 1 << 62 and _import_av() is not None:
+        # no length in the header (a streamed FLAC): libsndfile 1.2.2 fails after the first
+        # block ("Internal psf_fseek() failed"), FFmpeg reads it
+        f.close()
+        return _open_av(path, head, None)
     try:
         _check_wav_sizes(path, f)
     except AudioDecodeError:
@@ -407,10 +419,15 @@ def _decode_all(path: str) -> tuple[np.ndarray, int]:
 
 
 def audio_info(path: str | Path) -> AudioInfo:
-    """Header facts of `path` without decoding it (raises AudioDecodeError)."""
+    """Header facts of `path` without decoding it (raises AudioDecodeError). Only a file whose
+    header has no length (a streamed FLAC, say) is decoded, block by block, to count frames."""
     src = _open(path)
     try:
-        frames = max(int(src.frames), 0)
+        frames = int(src.frames)
+        if frames <= 0:  # the header has no length (streamed FLAC, some containers): count
+            frames = 0
+            while n := len(src.read(BLOCK_FRAMES)):
+                frames += n
         return AudioInfo(
             path=os.fspath(path),
             duration_s=frames / src.sample_rate,
