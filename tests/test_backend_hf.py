@@ -111,3 +111,15 @@ def test_missing_local_directory_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_embedder(str(tmp_path / "nope" / "model.dir"), device="cpu")
+
+
+def test_bf16_weights_stay_close_to_fp32(tiny_clap_dir):
+    """`--precision auto` picks bf16 on CPUs with native bf16; it must not move rankings."""
+    from clapsearch.audio import load_audio
+
+    clips = [load_audio(str(p), 48_000) for p in esc50_files(4)]
+    fp32 = load_embedder(str(tiny_clap_dir), device="cpu", precision="fp32")
+    bf16 = load_embedder(str(tiny_clap_dir), device="cpu", precision="bf16")
+    assert bf16.dtype == torch.bfloat16
+    assert _cosines(bf16.embed_audio(clips), fp32.embed_audio(clips)).min() >= 0.99
+    assert _cosines(bf16.embed_text(TEXTS), fp32.embed_text(TEXTS)).min() >= 0.99

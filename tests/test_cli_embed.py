@@ -19,7 +19,18 @@ def test_embed_text_json_contract(tiny_clap_dir, tiny_embedder):
     texts = ["rain on a roof", "a dog barks"]
     result = runner.invoke(
         app,
-        ["embed", "--text", texts[0], "--text", texts[1], "--model", str(tiny_clap_dir), "--json"],
+        [
+            "embed",
+            "--text",
+            texts[0],
+            "--text",
+            texts[1],
+            "--model",
+            str(tiny_clap_dir),
+            "--precision",
+            "fp32",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -35,7 +46,7 @@ def test_embed_audio_npy_in_input_order(tiny_clap_dir, tiny_embedder, tmp_path):
 
     files = esc50_files(3)[::-1]
     out = tmp_path / "sub" / "emb.npy"
-    args = ["embed", "--model", str(tiny_clap_dir), "-o", str(out)]
+    args = ["embed", "--model", str(tiny_clap_dir), "--precision", "fp32", "-o", str(out)]
     for f in files:
         args += ["--audio", str(f)]
     result = runner.invoke(app, args)
