@@ -146,7 +146,7 @@ def write_test_index(folder: Path, embedder, files: list[Path]) -> dict[str, tup
 
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory, words_embedder):
-    """(index dir, {path: (spans, vectors)}) over 24 ESC-50 clips (5 s, one window each) and
-    the Clotho clips (15-30 s, several windows), built with `words_embedder`."""
+    """(index dir, {path: (spans, vectors)}) over 12 ESC-50 clips (5 s, one window each) and
+    4 Clotho clips (15-30 s, several windows), built with `words_embedder`."""
     folder = tmp_path_factory.mktemp("tiny_index")
-    return folder, write_test_index(folder, words_embedder, esc50_files(24) + clotho_files())
+    return folder, write_test_index(folder, words_embedder, esc50_files(12) + clotho_files()[:4])
