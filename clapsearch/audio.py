@@ -1,7 +1,9 @@
 """Audio decoding: any common file -> mono float32 at the model's rate, whole or window by window.
 
 Decoders: soundfile (libsndfile: WAV/FLAC/OGG Vorbis/Opus/MP3/AIFF/...) first, PyAV (FFmpeg:
-M4A/AAC/WMA/...) for whatever soundfile cannot open or fails to decode, when `av` is installed.
+M4A/AAC/WMA/...) for whatever soundfile cannot open or fails to decode, when `av` is installed
+(`clapsearch.audio_pyav`, imported only then). This module holds the public API, the libsndfile
+reader and the mapping of every failure to an `AudioDecodeError` reason.
 Channels are mixed to mono as they are read, before resampling (one channel to resample, not N).
 Resampling is soxr at quality "HQ" (python-soxr's default: steep 0.91-Nyquist band, negligible
 aliasing for 44.1 -> 48 kHz); "VHQ" costs more and changes nothing a CLAP model can hear.
@@ -55,7 +57,6 @@ from clapsearch.features import window_starts
 RESAMPLE_QUALITY = "HQ"
 BLOCK_FRAMES = 1 << 16  # source frames per streamed read (~1.5 s at 44.1 kHz)
 CONTEXT_S = 0.05  # resampler context read around a seeked window (HQ filter tails are < 10 ms)
-AV_PREROLL_S = 0.2  # decoded and dropped before a PyAV seek target (codec state warm-up)
 
 # Leading bytes of containers we know are audio (or may carry audio): a file that starts with
 # one of these but does not decode is "truncated" (or "unsupported_codec"), anything else is
@@ -192,130 +193,25 @@ class _SfSource:
         self.f.close()
 
 
-class _AvSource:
-    """A PyAV (FFmpeg) container reading mono float32 blocks; for what libsndfile cannot read
-    (and for MPEG audio, which libsndfile 1.2 decodes with dropouts at read boundaries on some
-    VBR files)."""
-
-    def __init__(self, path: str, av, container, stream):
-        self.path, self.av, self.container, self.stream = path, av, container, stream
-        cc = stream.codec_context
-        self.sample_rate = int(cc.sample_rate)
-        self.channels = int(cc.layout.nb_channels if cc.layout else cc.channels)
-        tb = stream.time_base
-        if stream.duration and tb:
-            dur = float(stream.duration * tb)
-        else:
-            dur = (container.duration or 0) / 1_000_000  # AV_TIME_BASE
-        self.frames = int(round(dur * self.sample_rate))
-        self.format = container.format.name.split(",")[0]
-        self.pos = 0
-        self._pending = np.zeros(0, np.float32)
-        self._gen: Iterator[tuple[int | None, np.ndarray]] | None = None
-
-    def _decoded(self) -> Iterator[tuple[int | None, np.ndarray]]:
-        """(pts, mono float32) per decoded frame; non-float-planar frames go through
-        swresample to fltp (same rate and layout) first."""
-        av = self.av
-        resampler = None
-        try:
-            for frame in self.container.decode(self.stream):
-                if frame.format.name == "fltp":
-                    yield frame.pts, mix_to_mono(frame.to_ndarray().T)
-                    continue
-                resampler = resampler or av.AudioResampler(format="fltp")
-                pts = frame.pts
-                for g in resampler.resample(frame):
-                    yield pts, mix_to_mono(g.to_ndarray().T)
-                    pts = None
-            for g in resampler.resample(None) if resampler else ():
-                yield None, mix_to_mono(g.to_ndarray().T)
-        except av.FFmpegError as e:
-            raise AudioDecodeError(self.path, "truncated", _av_msg(e)) from None
-        except OSError as e:
-            raise AudioDecodeError(self.path, "unreadable", e.strerror or str(e)) from None
-
-    def read(self, n: int = -1) -> np.ndarray:
-        if self._gen is None:
-            self._gen = self._decoded()
-        parts, have = [self._pending], len(self._pending)
-        while n < 0 or have < n:
-            item = next(self._gen, None)
-            if item is None:
-                break
-            parts.append(item[1])
-            have += len(item[1])
-        y = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if n >= 0:
-            y, self._pending = y[:n], y[n:]
-        else:
-            self._pending = np.zeros(0, np.float32)
-        self.pos += len(y)
-        return y
-
-    def _skip_to(self, frame: int) -> None:
-        while self.pos < frame and len(self.read(min(BLOCK_FRAMES, frame - self.pos))):
-            pass
-
-    def _restart(self) -> None:
-        """A fresh decoder from the first packet: what a whole-file decode sees."""
-        self.container.close()
-        self.container = self.av.open(self.path, metadata_errors="ignore")
-        self.stream = self.container.streams.audio[0]
-        self._pending, self._gen, self.pos = np.zeros(0, np.float32), None, 0
-
-    def seek(self, frame: int) -> None:
-        """Container seek to `AV_PREROLL_S` before `frame`, decode forward, drop the samples
-        before `frame` (located by the first frame's pts). Codecs with state (AAC's overlapped
-        MDCT, MP3's bit reservoir) give junk for a frame or two after a seek; the preroll absorbs
-        it, and what follows matches a whole-file decode to ~1e-3 (AAC) or exactly (MP3)."""
-        av, st = self.av, self.stream
-        preroll = int(AV_PREROLL_S * self.sample_rate)
-        try:
-            if frame - preroll <= 0 or self.frames <= 0:
-                self._restart()
-                self._skip_to(frame)
-                return
-            tb, t0 = st.time_base, st.start_time or 0
-            self.container.seek(t0 + int((frame - preroll) / self.sample_rate / tb), stream=st)
-            self._pending, self._gen, self.pos = np.zeros(0, np.float32), self._decoded(), 0
-            pts, first = next(self._gen, (None, None))
-            if first is None:
-                self.pos = frame
-                return
-            at = None if pts is None else int(round(float((pts - t0) * tb) * self.sample_rate))
-            if at is None or at > frame:  # no timestamps, or an overshoot: decode from the start
-                self._restart()
-            else:
-                self._pending, self.pos = first, at
-            self._skip_to(frame)
-        except (av.FFmpegError, OSError) as e:
-            raise AudioDecodeError(self.path, "truncated", _av_msg(e)) from None
-
-    def close(self) -> None:
-        self.container.close()
-
-
 def _sf_msg(e: Exception) -> str:
     return str(getattr(e, "error_string", "") or e).strip() or type(e).__name__
 
 
-def _av_msg(e: Exception) -> str:
-    """FFmpeg's own words without the errno and the path the message already names."""
-    return str(getattr(e, "strerror", None) or e)
-
-
 def _import_av():
+    """`clapsearch.audio_pyav` (the PyAV decoder), or None where `av` is not installed."""
     try:
-        import av
+        import av  # noqa: F401
     except ImportError:
         return None
-    return av
+    from clapsearch import audio_pyav
+
+    return audio_pyav
 
 
 def _open_av(path: str, head: bytes, sf_error: Exception | None):
-    av = _import_av()
-    if av is None:
+    """-> an `audio_pyav.AvSource`; without PyAV, the reason libsndfile's failure stands for."""
+    pyav = _import_av()
+    if pyav is None:
         if _looks_like_audio(head) or (getattr(sf_error, "code", None) == _SF_UNSUPPORTED_ENCODING):
             raise AudioDecodeError(
                 path,
@@ -323,28 +219,7 @@ def _open_av(path: str, head: bytes, sf_error: Exception | None):
                 "libsndfile cannot decode it and PyAV (`av`) is not installed",
             )
         raise AudioDecodeError(path, "not_audio")
-    try:
-        container = av.open(path, metadata_errors="ignore")
-    except FileNotFoundError:
-        raise AudioDecodeError(path, "missing") from None
-    except (PermissionError, IsADirectoryError, NotADirectoryError) as e:
-        raise AudioDecodeError(path, "unreadable", e.strerror or str(e)) from None
-    except (av.FFmpegError, OSError, ValueError, IndexError) as e:
-        if isinstance(e, OSError) and not isinstance(e, av.FFmpegError):
-            raise AudioDecodeError(path, "unreadable", e.strerror or str(e)) from None
-        reason = "truncated" if _looks_like_audio(head) else "not_audio"
-        raise AudioDecodeError(path, reason, _av_msg(e)) from None
-    if not container.streams.audio:
-        container.close()
-        raise AudioDecodeError(path, "not_audio", "no audio stream")
-    stream = container.streams.audio[0]
-    cc = stream.codec_context
-    if cc is None or not cc.sample_rate:
-        container.close()
-        if not _looks_like_audio(head):
-            raise AudioDecodeError(path, "not_audio")
-        raise AudioDecodeError(path, "unsupported_codec", "FFmpeg has no decoder for it")
-    return _AvSource(path, av, container, stream)
+    return pyav.open_av(path, _looks_like_audio(head))
 
 
 def _check_wav_sizes(path: str, f: sf.SoundFile) -> None:
@@ -362,7 +237,7 @@ def _check_wav_sizes(path: str, f: sf.SoundFile) -> None:
 
 
 def _open(path: str | Path):
-    """-> a source (`_SfSource` or `_AvSource`); raises AudioDecodeError."""
+    """-> a source (`_SfSource` or `audio_pyav.AvSource`); raises AudioDecodeError."""
     path = os.fspath(path)
     head = _precheck(path)
     av_first = _is_mpeg(head) and _import_av() is not None
