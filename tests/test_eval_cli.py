@@ -70,6 +70,8 @@ def test_clotho_json_deterministic_and_saved_embeddings_recompute(model_args, ca
     assert audio.shape[0] == 7 and text.shape[0] == 35 and audio.shape[1] == text.shape[1]
     assert np.allclose(np.linalg.norm(audio, axis=1), 1, atol=1e-5)
     assert [c["audio_index"] for c in captions] == [i for i in range(7) for _ in range(5)]
+    assert json.loads((tmp_path / "emb" / "missing.json").read_text()) == []
+    assert len(json.loads((tmp_path / "emb" / "audio.json").read_text())) == 7
     with open(CLOTHO_DIR / "clotho_captions_evaluation.csv", newline="") as f:
         first_row = next(csv.DictReader(f))
     assert captions[0]["caption"] == first_row["caption_1"]
@@ -97,7 +99,7 @@ def test_tables_are_readable():
         np.zeros((3, 4)),
     )
     table = retrieval_table(result)
-    assert "2 clips, 3 captions, 1 missing" in table and "missing: 1 missing" in table
+    assert "2 clips, 3 captions, 1 missing" in table and "excluded clips: 1 not found" in table
     assert "text->audio" in table and "audio->text" in table
     assert "   12.50    50.00    75.00    30.00       4.5" in table
     zs = ZeroShotResult("esc50", "m", "{label}", 0.5, 4, {1: 0.25, 2: 0.75}, (), (0, 1, 2, 3))
@@ -134,6 +136,8 @@ def test_audiocaps_missing_and_undecodable_clips_are_counted(model_args, capsys,
             "--audio-pattern",
             "{youtube_id}.flac",
             "--json",
+            "--save-embeddings",
+            str(tmp_path / "emb"),
             *model_args,
         ],
         capsys,
@@ -144,6 +148,17 @@ def test_audiocaps_missing_and_undecodable_clips_are_counted(model_args, capsys,
     assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (3, 4, 2)
     assert payload["missing_reasons"]["missing"] == 1
     assert sum(payload["missing_reasons"].values()) == 2
+    missing = json.loads((tmp_path / "emb" / "missing.json").read_text())
+    assert sorted(m["name"] for m in missing) == ["corruptfile.flac", "notdownload_30"]
+    assert {m["reason"] for m in missing if m["name"] == "corruptfile.flac"} != {"missing"}
+    captions = json.loads((tmp_path / "emb" / "captions.json").read_text())
+    assert [c["caption"] for c in captions] == [
+        "clip one",
+        "clip one again",
+        "clip two",
+        "clip three",
+    ]
+    assert [c["audio_index"] for c in captions] == [0, 0, 1, 2]
 
 
 def test_manifest_run(model_args, capsys, tmp_path):

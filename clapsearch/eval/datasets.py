@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,13 @@ class MissingClip:
     name: str
     path: str
     reason: str
+
+
+def describe_missing(missing: tuple[MissingClip, ...]) -> str:
+    """One line: how many clips were excluded, grouped by reason."""
+    words = {"missing": "not found"}
+    reasons = Counter(words.get(m.reason, m.reason.replace("_", " ")) for m in missing)
+    return "excluded clips: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from clapsearch.eval.datasets import (
     DEFAULT_AUDIOCAPS_PATTERN,
     MissingClip,
     RetrievalSet,
+    describe_missing,
     load_audiocaps,
     load_clotho,
     load_manifest,
@@ -142,7 +143,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def save_embeddings(result: RetrievalResult, folder: str | Path) -> None:
     """Write `audio.npy` (n_audio, d), `text.npy` (n_captions, d), `captions.json`
-    (`[{"caption", "audio_index"}]`) and `audio.json` (the clip paths, row order)."""
+    (`[{"caption", "audio_index"}]`), `audio.json` (the clip paths, row order) and
+    `missing.json` (the excluded clips and why)."""
     from clapsearch.embedding_io import save_npy
 
     folder = Path(folder)
@@ -155,6 +157,8 @@ def save_embeddings(result: RetrievalResult, folder: str | Path) -> None:
     ]
     _atomic_write_text(folder / "captions.json", json.dumps(captions, ensure_ascii=False, indent=1))
     _atomic_write_text(folder / "audio.json", json.dumps(list(result.audio_paths), indent=1))
+    missing = [{"name": m.name, "path": m.path, "reason": m.reason} for m in result.missing]
+    _atomic_write_text(folder / "missing.json", json.dumps(missing, ensure_ascii=False, indent=1))
 
 
 def format_table(result: RetrievalResult) -> str:
@@ -171,6 +175,5 @@ def format_table(result: RetrievalResult) -> str:
         cells = "".join(f"{100 * row[k]:9.2f}" for k in METRIC_KEYS[:4])
         lines.append(f"{label:14}{cells}{row['median_rank']:10.1f}")
     if result.missing:
-        reasons = Counter(m.reason for m in result.missing)
-        lines.append("missing: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+        lines.append(describe_missing(result.missing))
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from clapsearch.eval.clips import embed_files
 from clapsearch.eval.datasets import (
     ClassificationSet,
     MissingClip,
+    describe_missing,
     load_esc50,
     load_urbansound8k,
 )
@@ -42,6 +43,7 @@ class ZeroShotResult:
             "n": self.n,
             "per_fold": {str(k): v for k, v in sorted(self.per_fold.items())},
             "missing": len(self.missing),
+            "missing_reasons": dict(Counter(m.reason for m in self.missing)),
             "dataset": self.dataset,
             "model": self.model,
             "template": self.template,
@@ -108,6 +110,5 @@ def format_table(result: ZeroShotResult) -> str:
     for fold, acc in sorted(result.per_fold.items()):
         lines.append(f"  fold {fold:<3} {100 * acc:6.2f}%")
     if result.missing:
-        reasons = Counter(m.reason for m in result.missing)
-        lines.append("missing: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+        lines.append(describe_missing(result.missing))
     return "\n".join(lines)
