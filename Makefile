@@ -39,3 +39,22 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# --- the packaged offline default model (docs/model-card.md) ---------------------------------
+# Debian tools for the generated part of the corpus; data in data/default-model (gitignored).
+DEFAULT_MODEL_APT := espeak-ng fluidsynth fluid-soundfont-gm sox
+DEFAULT_MODEL_DATA ?= data/default-model
+
+.PHONY: default-model default-model-deps default-model-data
+default-model-deps:
+	@if ! command -v espeak-ng >/dev/null || ! command -v fluidsynth >/dev/null || \
+	    ! command -v sox >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	  apt-get update && apt-get install -y $(DEFAULT_MODEL_APT); fi
+
+default-model-data: $(STAMP) default-model-deps
+	nice -n 10 $(BIN)/python -m trainer.data_prep.build_default_data --out $(DEFAULT_MODEL_DATA)
+
+default-model: default-model-data
+	nice -n 10 $(BIN)/clapsearch train --config configs/default_model.yaml
+	$(BIN)/python -m trainer.data_prep.package_default_model runs/default_model/best
+	$(BIN)/python -m trainer.data_prep.evaluate_default --model clapsearch/assets/default_model --data $(DEFAULT_MODEL_DATA)
