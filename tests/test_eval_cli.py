@@ -258,3 +258,37 @@ def test_prompts_replace_underscored_names_and_check_template():
     assert DEFAULT_TEMPLATE == "This is a sound of {label}."
     with pytest.raises(UsageError):
         prompts(("dog",), "a {kind} of {label}")
+
+
+@pytest.mark.parametrize(
+    "fixture", [pytest.param("tiny_clap_fusion_dir", marks=pytest.mark.slow), "tiny_native_dir"]
+)
+def test_long_clips_through_fusion_and_native_checkpoints(fixture, request, capsys, tmp_path):
+    """Long Clotho clips (15-30 s) through a fusion model and a clapsearch checkpoint."""
+    files = clotho_files()[:2]
+    model = str(request.getfixturevalue(fixture))
+    manifest = tmp_path / "m.csv"
+    lines = ["audio,caption_1,caption_2"] + [
+        f'"{f}",first {i},second {i}' for i, f in enumerate(files)
+    ]
+    manifest.write_text("\n".join(lines) + "\n")
+    args = [
+        "eval",
+        "retrieval",
+        "--dataset",
+        "manifest",
+        "--manifest",
+        str(manifest),
+        "--json",
+        "--model",
+        model,
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+    ]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    payload = json.loads(out)
+    _assert_retrieval_contract(payload)
+    assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (2, 4, 0)
