@@ -23,6 +23,11 @@ thousand samples after each read call (and after a seek) on some VBR MP3s (a LAM
 sine was enough), which breaks any block-wise read. Without PyAV, libsndfile decodes them and
 MP3 seeks decode forward from the start instead of seeking.
 
+Whole-file decodes (`load_audio(path)`, `iter_windows`) agree: a libsndfile read that fails
+partway goes on through PyAV from that frame (decoded from the start, so the samples are a
+whole-file PyAV decode's), a decode short of the header's exact length is truncated, and a cut
+file fails before anything is decoded or yielded (WAV/AIFF chunk sizes, FLAC's last block).
+
 Every failure is one `AudioDecodeError(path, reason)`; no LibsndfileError, FFmpeg error or
 OSError leaks. Reasons: missing, empty (0 bytes, or 0 samples decoded), truncated (header
 parses, data cut or corrupt; also a WAV whose data chunk runs past the end of the file, which
@@ -56,6 +61,7 @@ from clapsearch.features import window_starts
 
 RESAMPLE_QUALITY = "HQ"
 BLOCK_FRAMES = 1 << 16  # source frames per streamed read (~1.5 s at 44.1 kHz)
+TAIL_FRAMES = 4096  # decoded at the end of a FLAC before streaming it: cut-file check (one block)
 CONTEXT_S = 0.05  # resampler context read around a seeked window (HQ filter tails are < 10 ms)
 
 # Leading bytes of containers we know are audio (or may carry audio): a file that starts with
@@ -149,7 +155,9 @@ def resample(y: np.ndarray, sr: int, target: int) -> np.ndarray:
 
 
 class _SfSource:
-    """A libsndfile handle reading mono float32 blocks."""
+    """A libsndfile handle reading mono float32 blocks. Where a libsndfile read or seek fails
+    partway, the stream goes on through PyAV from the same frame (`_fall_over`), so every
+    decode path of a file sees the same samples a whole-file read with retry would."""
 
     def __init__(self, path: str, f: sf.SoundFile):
         self.path, self.f = path, f
@@ -158,8 +166,13 @@ class _SfSource:
             self.frames = -1
         self.format = f.format.lower()
         self.pos = 0
+        self._av = None  # the audio_pyav.AvSource the stream fell over to, if any
 
     def read(self, n: int = -1) -> np.ndarray:
+        if self._av is not None:
+            y = self._av.read(n)
+            self.pos += len(y)
+            return y
         if n < 0 and self.frames < 0:  # no length to allocate for: read block by block
             parts = []
             while len(block := self.read(BLOCK_FRAMES)):
@@ -168,14 +181,42 @@ class _SfSource:
         try:
             y = self.f.read(n, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioDecodeError(self.path, "truncated", _sf_msg(e)) from None
+            self._fall_over(e, self.pos)
+            return self.read(n)
         except OSError as e:
             raise AudioDecodeError(self.path, "unreadable", e.strerror or str(e)) from None
         self.pos += len(y)
         return mix_to_mono(y)
 
+    def _fall_over(self, error: Exception, frame: int) -> None:
+        """libsndfile failed at `frame`: continue with PyAV, decoding from the start and
+        dropping `frame` samples (no container seek, so the samples are exactly a whole-file
+        PyAV decode's from there; for FLAC/WAV bit-identical to libsndfile's). Raises the
+        libsndfile error as `truncated` when PyAV is missing or cannot get that far."""
+        cut = AudioDecodeError(self.path, "truncated", _sf_msg(error))
+        pyav = _import_av()
+        if pyav is None:
+            raise cut from None
+        try:
+            av_src = pyav.open_av(self.path, looks_like_audio=True)
+        except AudioDecodeError:
+            raise cut from None
+        try:
+            av_src.skip_to(frame)
+            reached = av_src.pos >= frame  # PyAV's stream may end before libsndfile's failed
+        except AudioDecodeError:
+            reached = False
+        if not reached:
+            av_src.close()
+            raise cut from None
+        self._av, self.pos = av_src, frame
+
     def seek(self, frame: int) -> None:
-        if self.format == "mp3":  # libsndfile's MP3 seek is unreliable (module doc): decode forward
+        if self._av is not None:
+            self._av.seek(frame)
+            self.pos = self._av.pos
+        elif self.format == "mp3":
+            # libsndfile's MP3 seek is unreliable (module doc): decode forward
             if frame < self.pos:
                 self._raw_seek(0)
             while self.pos < frame and len(self.read(min(BLOCK_FRAMES, frame - self.pos))):
@@ -184,13 +225,40 @@ class _SfSource:
             self._raw_seek(frame)
 
     def _raw_seek(self, frame: int) -> None:
+        frame = frame if self.frames < 0 else min(frame, self.frames)
         try:
-            self.pos = self.f.seek(frame if self.frames < 0 else min(frame, self.frames))
+            self.pos = self.f.seek(frame)
         except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioDecodeError(self.path, "truncated", _sf_msg(e)) from None
+            self._fall_over(e, frame)
+
+    def check_tail(self) -> None:
+        """Raise `truncated` now if this FLAC's last frames do not decode: a cut file fails
+        before its first window, not after (seek + one block of decoding, ~0.5 ms). Only FLAC:
+        its header length is exact, and a cut WAV/AIFF is caught from the chunk sizes."""
+        if self.format != "flac" or self.frames <= 0:
+            return
+        k = min(self.frames, TAIL_FRAMES)
+        try:
+            self.f.seek(self.frames - k)
+            got = len(self.f.read(k, dtype="float32"))
+            self.f.seek(self.pos)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioDecodeError(
+                self.path, "truncated", f"its last frames do not decode: {_sf_msg(e).rstrip('.')}"
+            ) from None
+        if _cut_short(self.frames, self.frames - k + got):
+            raise AudioDecodeError(self.path, "truncated", f"{k - got} frames missing at its end")
 
     def close(self) -> None:
         self.f.close()
+        if self._av is not None:
+            self._av.close()
+
+
+def _cut_short(frames: int, decoded: int) -> bool:
+    """A decode that stops this short of the header's length (`frames` > 0, exact from
+    libsndfile) is a cut file; a little slack for encoders whose headers round."""
+    return frames > 0 and frames - decoded > max(2048, frames // 100)
 
 
 def _sf_msg(e: Exception) -> str:
@@ -267,23 +335,26 @@ def _open(path: str | Path):
     return _SfSource(path, f)
 
 
-def _decode_all(path: str) -> tuple[np.ndarray, int]:
-    """Whole file -> (mono float32, native rate). A libsndfile read failure gets a second
-    chance through PyAV; a read that stops well short of the header's length is truncated."""
+def _open_stream(path: str):
+    """`_open` for the paths that decode a whole file (`load_audio`, `iter_windows`): a FLAC
+    cut short fails here, before anything was decoded or yielded."""
     src = _open(path)
-    try:
+    if isinstance(src, _SfSource):
         try:
-            y = src.read()
-        except AudioDecodeError as e:
-            if not isinstance(src, _SfSource) or _import_av() is None:
-                raise
+            src.check_tail()
+        except AudioDecodeError:
             src.close()
-            try:
-                src = _open_av(src.path, _precheck(src.path), None)
-                y = src.read()
-            except AudioDecodeError:
-                raise e from None
-        if isinstance(src, _SfSource) and src.frames - len(y) > max(2048, src.frames // 100):
+            raise
+    return src
+
+
+def _decode_all(path: str) -> tuple[np.ndarray, int]:
+    """Whole file -> (mono float32, native rate). A libsndfile failure partway goes on through
+    PyAV (`_SfSource._fall_over`); a decode well short of the header's length is truncated."""
+    src = _open_stream(path)
+    try:
+        y = src.read()
+        if isinstance(src, _SfSource) and _cut_short(src.frames, len(y)):
             raise AudioDecodeError(path, "truncated", f"{len(y)} of {src.frames} frames decoded")
         sr = src.sample_rate
     finally:
@@ -393,12 +464,20 @@ def iter_windows(
     clip shorter than one window is one shorter window, the model pads it).
 
     The file is read block by block; memory is one window plus one block whatever its length.
-    Raises AudioDecodeError (possibly after some windows were yielded, if the file is cut)."""
+
+    Same outcome as `load_audio(path, sample_rate)`: the windows are its slices, and where it
+    raises AudioDecodeError this raises the same reason, since both read through the same source
+    (libsndfile, going on through PyAV from the frame where a libsndfile read fails) and apply
+    the same length check. A cut file raises `truncated` before the first window (WAV/AIFF:
+    chunk sizes against the file size; FLAC: its last block is decoded first). Only damage that
+    neither decoder gets through, inside a file or at the end of one whose end is not checked
+    up front (MP3, Ogg, M4A, ...), can raise after some windows were yielded: keep them
+    uncommitted until the iterator is exhausted (the indexer lists them first)."""
     win = int(round(window_s * sample_rate))
     hop = int(round(hop_s * sample_rate)) if hop_s else win
     if win <= 0 or hop <= 0:
         raise ValueError("window_s and hop_s must be positive")
-    src = _open(path)
+    src = _open_stream(path)
     try:
         pieces: list[np.ndarray] = []  # decoded, not yet cut; pieces[0] starts at buf_start
         buf_start = end = 0  # target sample indices of pieces[0][0] and one past the last
@@ -418,7 +497,7 @@ def iter_windows(
             pieces, buf_start = [buf[keep:]], buf_start + keep
         buf = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         total = buf_start + len(buf)
-        if isinstance(src, _SfSource) and src.frames - src.pos > max(2048, src.frames // 100):
+        if isinstance(src, _SfSource) and _cut_short(src.frames, src.pos):
             raise AudioDecodeError(src.path, "truncated", f"{src.pos} of {src.frames} frames")
         if total == 0:
             raise AudioDecodeError(src.path, "empty", "no samples")

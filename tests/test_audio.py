@@ -303,6 +303,102 @@ def test_truncated_to_half(tmp_path, which):
         assert err.value.reason == "truncated"
 
 
+@pytest.mark.parametrize(
+    "which,keep", [("flac", 0.5), ("flac", 0.999), ("flac", -5), ("wav", 0.5), ("wav", -3)]
+)
+def test_cut_file_fails_before_the_first_window(tmp_path, which, keep):
+    """A cut file is `truncated` for load_audio and iter_windows alike, and iter_windows says
+    so before yielding any window (FLAC: its last block is decoded first; WAV: chunk sizes).
+    At 0.999 PyAV decodes 84% of the FLAC without an error: that must not pass as the file."""
+    src = esc50_files(1)[0] if which == "flac" else clotho_files()[0]
+    data = src.read_bytes()
+    path = tmp_path / f"cut.{which}"
+    path.write_bytes(data[: int(len(data) * keep) if keep > 0 else len(data) + keep])
+    windows = iter_windows(path, 48_000, 1.0)
+    with pytest.raises(AudioDecodeError) as err:
+        next(windows)
+    assert err.value.reason == "truncated"
+    with pytest.raises(AudioDecodeError) as err:
+        load_audio(path, 48_000)
+    assert err.value.reason == "truncated"
+
+
+def _fail_reads_over(monkeypatch, frame: int) -> list[int]:
+    """Make libsndfile fail every read that covers `frame` (a damaged spot inside the file);
+    returns the list of read starts that failed."""
+    real_read = sf.SoundFile.read
+    failed = []
+
+    def read(self, frames=-1, *args, **kwargs):
+        start = self.tell()
+        stop = self.frames if frames < 0 else start + frames
+        if start <= frame < stop:
+            failed.append(start)
+            raise RuntimeError("simulated libsndfile decode error")
+        return real_read(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", read)
+    return failed
+
+
+def test_libsndfile_failure_partway_goes_on_through_pyav(monkeypatch):
+    """load_audio and iter_windows both continue through PyAV from the frame libsndfile failed
+    at, and give the same samples (FLAC decodes bit-identically in both)."""
+    pytest.importorskip("av")
+    path = esc50_files(1)[0]
+    ref = load_audio(path)
+    ref48 = load_audio(path, 48_000)
+    failed = _fail_reads_over(monkeypatch, 100_000)
+    np.testing.assert_array_equal(load_audio(path), ref)  # whole read fails at 0
+    windows = list(iter_windows(path, 48_000, 1.0, 0.5))  # second block fails
+    assert sorted(set(failed)) == [0, audio.BLOCK_FRAMES]  # both fell over, where expected
+    starts = window_starts(len(ref48), 48_000, 24_000)
+    assert [round(w.start_s * 48_000) for w in windows] == starts
+    for w, s in zip(windows, starts, strict=True):
+        np.testing.assert_array_equal(w.waveform, ref48[s : s + 48_000])
+    part = load_audio(path, 48_000, offset_s=2.0, duration_s=0.5)  # seeked read falls over too
+    np.testing.assert_allclose(part, ref48[96_000:120_000], atol=1e-5)
+
+
+def test_libsndfile_failure_partway_without_pyav_is_truncated(monkeypatch):
+    path = esc50_files(1)[0]
+    _fail_reads_over(monkeypatch, 100_000)
+    monkeypatch.setattr(audio, "_import_av", lambda: None)
+    with pytest.raises(AudioDecodeError) as err:
+        load_audio(path, 48_000)
+    assert err.value.reason == "truncated"
+    windows = iter_windows(path, 48_000, 1.0)
+    assert next(windows).start_s == 0.0  # the damage is past the first block: not seen yet
+    with pytest.raises(AudioDecodeError) as err:
+        list(windows)
+    assert err.value.reason == "truncated"
+
+
+@pytest.mark.parametrize("at,nbytes", [(0.3, 1), (0.6, 1), (0.6, 50)])
+def test_damaged_flac_same_outcome_whole_and_windowed(tmp_path, at, nbytes):
+    """Bytes flipped inside a real FLAC: libsndfile fails partway, FFmpeg may get through
+    (ignoring a CRC, or dropping a frame, which the length check catches). Whatever happens,
+    iter_windows and load_audio agree: the same reason, or the same samples."""
+    pytest.importorskip("av")
+    data = bytearray(esc50_files(1)[0].read_bytes())
+    i = int(len(data) * at)
+    data[i : i + nbytes] = bytes(b ^ 0x5A for b in data[i : i + nbytes])
+    path = tmp_path / "damaged.flac"
+    path.write_bytes(bytes(data))
+    try:
+        full = load_audio(path, 48_000)
+    except AudioDecodeError as e:
+        with pytest.raises(AudioDecodeError) as err:
+            list(iter_windows(path, 48_000, 1.0))
+        assert err.value.reason == e.reason
+        return
+    windows = list(iter_windows(path, 48_000, 1.0))
+    assert [round(w.start_s * 48_000) for w in windows] == window_starts(len(full), 48_000)
+    for w in windows:
+        s = round(w.start_s * 48_000)
+        np.testing.assert_array_equal(w.waveform, full[s : s + 48_000])
+
+
 def test_header_only_is_truncated(tmp_path):
     path = tmp_path / "head.flac"
     path.write_bytes(esc50_files(1)[0].read_bytes()[:30])
