@@ -162,14 +162,14 @@ def test_audiocaps_missing_and_undecodable_clips_are_counted(model_args, capsys,
 
 
 def test_manifest_run(model_args, capsys, tmp_path):
-    clips = esc50_files(2)
+    clips = esc50_files(3)
+    lines = [
+        json.dumps({"audio": str(c), "captions": [f"sound {i}", f"noise {i}"]})
+        for i, c in enumerate(clips[:2])
+    ]
+    lines.append(json.dumps({"audio": str(clips[2])}))  # a distractor without captions
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(
-        "\n".join(
-            json.dumps({"audio": str(c), "captions": [f"sound {i}", f"noise {i}"]})
-            for i, c in enumerate(clips)
-        )
-    )
+    manifest.write_text("\n".join(lines))
     code, out, err = run_cli(
         [
             "eval",
@@ -185,7 +185,7 @@ def test_manifest_run(model_args, capsys, tmp_path):
     )
     assert code == 0, err
     payload = json.loads(out)
-    assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (2, 4, 0)
+    assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (3, 4, 0)
 
 
 def test_zeroshot_official_layout_json(model_args, capsys, tmp_path):

@@ -149,7 +149,7 @@ def test_audiocaps_float_start_times_and_bad_pattern(tmp_path):
 
 # --- manifests ---------------------------------------------------------------------------
 def test_manifest_csv_and_jsonl_agree(tmp_path):
-    clips = esc50_files(3)
+    clips = esc50_files(4)
     with open(tmp_path / "m.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["audio", "caption"])
@@ -158,17 +158,19 @@ def test_manifest_csv_and_jsonl_agree(tmp_path):
         w.writerow([str(clips[0]), "first b"])  # repeated path adds a caption
         w.writerow(["not_here.flac", "gone"])
         w.writerow([clips[2].name, "relative to the audio root"])
+        w.writerow([str(clips[3]), ""])  # a distractor: no caption
     lines = [
         {"audio": str(clips[0]), "captions": ["first a", "first b"]},
         {"path": str(clips[1]), "caption": "second"},
         {"file": "not_here.flac", "caption": "gone"},
         {"audio": clips[2].name, "caption_1": "relative to the audio root"},
+        {"audio": str(clips[3])},
     ]
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     from_csv = load_manifest(tmp_path / "m.csv", audio_root=clips[0].parent)
     from_jsonl = load_manifest(tmp_path / "m.jsonl", audio_root=clips[0].parent)
     for data in (from_csv, from_jsonl):
-        assert data.audio_paths == (str(clips[0]), str(clips[1]), str(clips[2]))
+        assert data.audio_paths == tuple(str(c) for c in clips)
         assert data.captions == ("first a", "first b", "second", "relative to the audio root")
         assert data.caption_to_audio == (0, 0, 1, 2)
         assert [m.name for m in data.missing] == ["not_here.flac"]
@@ -186,6 +188,9 @@ def test_manifest_errors(tmp_path):
     (tmp_path / "latin.csv").write_bytes(b"audio,caption\nx.wav,caf\xe9\n")
     with pytest.raises(UsageError, match="UTF-8"):
         load_manifest(tmp_path / "latin.csv")
+    (tmp_path / "nocaps.jsonl").write_text(json.dumps({"audio": str(esc50_files(1)[0])}) + "\n")
+    with pytest.raises(UsageError, match="no captions"):
+        load_manifest(tmp_path / "nocaps.jsonl")
 
 
 # --- ESC-50 and UrbanSound8K -------------------------------------------------------------

@@ -134,14 +134,15 @@ def _build(name: str, clips: list[tuple[str, Path, list[str]]]) -> RetrievalSet:
         if not path.is_file():
             missing.append(MissingClip(clip_name, str(path), "missing"))
             continue
+        # A clip without captions stays: a distractor in T2A, not an A2T query.
         clip_captions = [c for c in clip_captions if c]
-        if not clip_captions:
-            continue
         owners.extend([len(paths)] * len(clip_captions))
         captions.extend(clip_captions)
         paths.append(str(path))
     if not paths:
         raise UsageError(f"none of the {len(clips)} clips of {name} were found on disk.")
+    if not captions:
+        raise UsageError(f"{name} has no captions for the clips found on disk.")
     return RetrievalSet(name, tuple(paths), tuple(captions), tuple(owners), tuple(missing))
 
 
@@ -234,8 +235,9 @@ def load_manifest(path: str | Path, audio_root: str | Path | None = None) -> Ret
 
     Each row/line names the audio (`audio`, `path`, `file_name`, `filename` or `file`) and
     captions (`caption`, `caption_1..caption_N`, or in JSONL a `captions` list). Rows repeating
-    a path add captions to that clip. Relative paths are resolved against `audio_root`
-    (default: the manifest's folder).
+    a path add captions to that clip; a clip with no caption is a distractor (ranked by every
+    caption, not itself a query). Relative paths are resolved against `audio_root` (default:
+    the manifest's folder).
     """
     path = Path(path)
     if not path.is_file():
