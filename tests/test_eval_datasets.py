@@ -160,7 +160,7 @@ def test_manifest_csv_and_jsonl_agree(tmp_path):
         w.writerow([clips[2].name, "relative to the audio root"])
         w.writerow([str(clips[3]), ""])  # a distractor: no caption
     lines = [
-        {"audio": str(clips[0]), "captions": ["first a", "first b"]},
+        {"audio": str(clips[0]), "caption": "first a", "captions": ["first a", "first b"]},
         {"path": str(clips[1]), "caption": "second"},
         {"file": "not_here.flac", "caption": "gone"},
         {"audio": clips[2].name, "caption_1": "relative to the audio root"},

@@ -235,9 +235,9 @@ def load_manifest(path: str | Path, audio_root: str | Path | None = None) -> Ret
 
     Each row/line names the audio (`audio`, `path`, `file_name`, `filename` or `file`) and
     captions (`caption`, `caption_1..caption_N`, or in JSONL a `captions` list). Rows repeating
-    a path add captions to that clip; a clip with no caption is a distractor (ranked by every
-    caption, not itself a query). Relative paths are resolved against `audio_root` (default:
-    the manifest's folder).
+    a path add captions to that clip (a caption repeated for the same clip counts once); a
+    clip with no caption is a distractor (ranked by every caption, not itself a query).
+    Relative paths are resolved against `audio_root` (default: the manifest's folder).
     """
     path = Path(path)
     if not path.is_file():
@@ -263,7 +263,9 @@ def load_manifest(path: str | Path, audio_root: str | Path | None = None) -> Ret
     for audio, captions in records:
         if audio not in clips:
             clips[audio] = (audio, base / Path(audio).expanduser(), [])
-        clips[audio][2].extend(captions)
+        # The same caption twice for one clip (e.g. `caption` repeating `captions[0]`) would
+        # count twice in A2T: keep the first.
+        clips[audio][2].extend(c for c in captions if c not in clips[audio][2])
     if not clips:
         raise UsageError(f"manifest {path} lists no clips.")
     return _build(f"manifest/{path.name}", list(clips.values()))
