@@ -40,6 +40,8 @@ best of 30 on this 2-core CPU shared with other jobs (noisy): mono FLAC 3.8 / 6.
 12.5 ms, stereo OGG Vorbis 14.4 / 17.0 ms, stereo AAC M4A (PyAV) 8.4 / 10.8 ms. The soxr
 resample alone is 2.5 ms (HQ; VHQ 2.8 ms). `sf.read` + `mean(1)` + soxr took 15.1 / 9.4 ms
 for stereo FLAC / WAV. `audio_info` reads headers only: 0.04 ms WAV, 0.06 ms FLAC, 0.4 ms M4A.
+The FLAC tail check (cut files) came later and adds about 0.35 ms per file (open + check 0.49
+ms against open alone 0.15 ms, best of 3 over 100 ESC-50 clips; a full decode is 5.7 ms).
 """
 
 from __future__ import annotations
