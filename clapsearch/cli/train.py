@@ -1,0 +1,43 @@
+"""`clapsearch train`: contrastive training of a clapsearch model from a config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from clapsearch.cli import app
+from clapsearch.cli.common import JsonOption, print_json
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(..., "--config", "-c", help="Training config (YAML or JSON)."),
+    overrides: list[str] = typer.Option(
+        None, "--set", help="Override one setting: --set optim.lr=3e-4 (repeatable)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/last exactly."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train a CLAP model; writes OUTPUT_DIR/best and OUTPUT_DIR/last (both usable with --model).
+
+    Several processes: torchrun --nproc_per_node=N -m trainer --config FILE (same options).
+    """
+    from dataclasses import asdict
+
+    from trainer import load_train_config
+    from trainer import train as run_training
+
+    result = run_training(load_train_config(config, list(overrides or [])), resume=resume)
+    if as_json:
+        print_json(asdict(result))
+        return
+    out = Path(result.output_dir)
+    typer.echo(
+        f"trained {result.steps} steps ({result.samples_seen} samples, "
+        f"{result.samples_per_s:.1f} samples/s) -> {out / 'last'}"
+    )
+    if result.best_step >= 0:
+        typer.echo(
+            f"best validation score {result.best_score:.4f} at step {result.best_step} -> {out / 'best'}"
+        )

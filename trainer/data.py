@@ -1,0 +1,351 @@
+"""Training data: datasets -> (clip, caption) examples, augmentation, batches.
+
+Sources (one function each in `SOURCES`, chosen by `DataSource.kind`):
+- `esc50`: captions from the class label through prompt templates; `folds` and `part` select
+  clips; its validation view scores retrieval (one clip per class, so every caption has one
+  right answer) and zero-shot accuracy over all classes;
+- `clotho`, `audiocaps`: the human captions (layouts read by `clapsearch.eval.datasets`);
+- `manifest`: CSV or JSONL rows of an audio path and caption(s), optionally a `split` column.
+
+Randomness is a pure function of (seed, epoch, example index): the batch sampler yields keys
+`epoch * n + index` and each item draws its crop, caption and augmentation from
+`default_rng([seed, epoch, index])`. So any worker count gives the same batches, and a run
+resumed mid-epoch sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clapsearch.audio import load_audio
+from clapsearch.errors import UsageError
+from trainer.config import DataConfig, DataSource
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training clip and the captions it may be paired with."""
+
+    path: str
+    captions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A validation view: retrieval (`caption_to_audio[i]` indexes `audio_paths`) and, when
+    `class_names` is set, zero-shot classification of `zs_paths` with `prompts`."""
+
+    name: str
+    audio_paths: tuple[str, ...]
+    captions: tuple[str, ...]
+    caption_to_audio: tuple[int, ...]
+    zs_paths: tuple[str, ...] = ()
+    zs_labels: tuple[int, ...] = ()
+    prompts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceData:
+    name: str
+    examples: tuple[Example, ...]
+    eval_set: EvalSet
+
+
+# --- sources ---------------------------------------------------------------------------------
+def esc50_part(category: str, src_file: str, sources_of_class: Sequence[str]) -> str:
+    """Recording-level hold-out for ESC-50 collections that live in one fold: a class's
+    source recordings are ordered by a hash of their id; positions 0, 5, ... are `test`,
+    2, 7, ... `val`, the rest `train`. Takes A/B of one recording stay together (they are
+    near-duplicates), and every class with >= 1 recording has a test clip."""
+    order = sorted(
+        sources_of_class, key=lambda s: hashlib.sha1(f"{category}/{s}".encode()).hexdigest()
+    )
+    pos = order.index(src_file) % 5
+    return {0: "test", 2: "val"}.get(pos, "train")
+
+
+def _esc50(src: DataSource) -> SourceData:
+    root = Path(src.root)
+    meta = next((p for p in (root / "meta" / "esc50.csv", root / "esc50.csv") if p.is_file()), None)
+    if meta is None:
+        raise UsageError(f"no esc50.csv under {root}.")
+    with open(meta, newline="") as f:
+        rows = list(csv.DictReader(f))
+    classes = {int(r["target"]): r["category"].replace("_", " ") for r in rows}
+    class_names = tuple(classes[k] for k in sorted(classes))
+    label_index = {k: i for i, k in enumerate(sorted(classes))}
+    sources: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        sources[r["category"]].add(r.get("src_file", r["filename"]))
+    picked = []
+    for r in rows:
+        if src.folds and int(r["fold"]) not in src.folds:
+            continue
+        recording = r.get("src_file", r["filename"])
+        if (
+            src.part != "all"
+            and esc50_part(r["category"], recording, sorted(sources[r["category"]])) != src.part
+        ):
+            continue
+        path = root / "audio" / r["filename"]
+        if path.is_file():
+            picked.append((str(path), label_index[int(r["target"])]))
+    if not picked:
+        raise UsageError(f"ESC-50 under {root} has no clips for folds {src.folds} part {src.part}.")
+    fill = lambda t, label: t.format(label=label)  # noqa: E731
+    examples = tuple(
+        Example(p, tuple(fill(t, class_names[y]) for t in src.templates)) for p, y in picked
+    )
+    first_of_class: dict[int, str] = {}
+    for p, y in picked:
+        first_of_class.setdefault(y, p)
+    labels = sorted(first_of_class)
+    eval_set = EvalSet(
+        name=f"esc50/{src.part}",
+        audio_paths=tuple(first_of_class[y] for y in labels),
+        captions=tuple(fill(src.templates[0], class_names[y]) for y in labels),
+        caption_to_audio=tuple(range(len(labels))),
+        zs_paths=tuple(p for p, _ in picked),
+        zs_labels=tuple(y for _, y in picked),
+        prompts=tuple(fill(src.templates[0], c) for c in class_names),
+    )
+    return SourceData(eval_set.name, examples, eval_set)
+
+
+def _from_retrieval_set(rs) -> SourceData:
+    captions: dict[int, list[str]] = defaultdict(list)
+    for c, a in zip(rs.captions, rs.caption_to_audio):
+        captions[a].append(c)
+    examples = tuple(Example(p, tuple(captions[i])) for i, p in enumerate(rs.audio_paths))
+    eval_set = EvalSet(
+        rs.name, tuple(rs.audio_paths), tuple(rs.captions), tuple(rs.caption_to_audio)
+    )
+    return SourceData(rs.name, examples, eval_set)
+
+
+def _clotho(src: DataSource) -> SourceData:
+    from clapsearch.eval.datasets import load_clotho
+
+    return _from_retrieval_set(load_clotho(src.root, src.split or "development"))
+
+
+def _audiocaps(src: DataSource) -> SourceData:
+    from clapsearch.eval.datasets import load_audiocaps
+
+    return _from_retrieval_set(load_audiocaps(src.root, src.split or "train", src.audio_pattern))
+
+
+_AUDIO_KEYS = ("path", "audio", "file_name", "filename", "file")
+
+
+def read_manifest(path: Path, split: str = "") -> list[Example]:
+    """CSV or JSONL rows: an audio path (`path`/`audio`/`file_name`/...), captions (`captions`
+    list, `caption`, `caption_1..N`; duplicates dropped), optional `split` (kept if equal to
+    `split`, or all rows when `split` is empty). Relative paths are against the manifest's folder."""
+    if not path.is_file():
+        raise UsageError(f"manifest {path} does not exist.")
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with open(path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    else:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            records = list(csv.DictReader(f))
+    examples = []
+    for n, rec in enumerate(records, start=1):
+        if split and str(rec.get("split", "")) != split:
+            continue
+        audio = next((rec[k] for k in _AUDIO_KEYS if rec.get(k)), None)
+        if not audio:
+            raise UsageError(f"{path} record {n} names no audio file.")
+        caps = list(rec.get("captions") or []) if isinstance(rec.get("captions"), list) else []
+        caps += [rec["caption"]] if rec.get("caption") else []
+        caps += [v for k, v in sorted(rec.items()) if k.startswith("caption_") and v]
+        caps = list(dict.fromkeys(str(c).strip() for c in caps if str(c).strip()))
+        if caps:
+            examples.append(Example(str(path.parent / Path(audio).expanduser()), tuple(caps)))
+    return examples
+
+
+def _manifest(src: DataSource) -> SourceData:
+    examples = read_manifest(Path(src.root), src.split)
+    if not examples:
+        raise UsageError(f"manifest {src.root} has no rows for split {src.split!r}.")
+    caps = [(c, i) for i, ex in enumerate(examples) for c in ex.captions]
+    name = f"manifest/{Path(src.root).name}" + (f":{src.split}" if src.split else "")
+    eval_set = EvalSet(
+        name,
+        tuple(ex.path for ex in examples),
+        tuple(c for c, _ in caps),
+        tuple(i for _, i in caps),
+    )
+    return SourceData(name, tuple(examples), eval_set)
+
+
+SOURCES: dict[str, Callable[[DataSource], SourceData]] = {
+    "esc50": _esc50,
+    "clotho": _clotho,
+    "audiocaps": _audiocaps,
+    "manifest": _manifest,
+}
+
+
+def load_source(src: DataSource) -> SourceData:
+    if src.kind not in SOURCES:
+        raise UsageError(f"unknown data source kind {src.kind!r}; use one of {sorted(SOURCES)}.")
+    return SOURCES[src.kind](src)
+
+
+# --- audio -----------------------------------------------------------------------------------
+def decode_all(paths: Sequence[str], sample_rate: int, threads: int = 4) -> list[np.ndarray]:
+    """Decode clips in parallel threads (soundfile and soxr release the GIL)."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        return list(pool.map(lambda p: load_audio(p, sample_rate), paths))
+
+
+def crop_or_pad(wave: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Training only: a random `length` window of a long clip; short clips are tiled whole
+    and zero-padded (`repeatpad`, as the CLAP front end)."""
+    n = wave.shape[0]
+    if n > length:
+        start = int(rng.integers(0, n - length + 1))
+        return wave[start : start + length]
+    if n == 0:
+        return np.zeros(length, np.float32)
+    tiled = np.tile(wave, length // n)
+    return np.pad(tiled, (0, length - tiled.shape[0]))
+
+
+class TrainDataset(torch.utils.data.Dataset):
+    """Key `epoch * n + i` -> (waveform `(clip_samples,)` float32, caption str)."""
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        data: DataConfig,
+        sample_rate: int,
+        clip_samples: int,
+        seed: int,
+        cache: list[np.ndarray] | None = None,
+    ):
+        self.examples = list(examples)
+        self.data = data
+        self.sample_rate = sample_rate
+        self.clip_samples = clip_samples
+        self.seed = seed
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def _wave(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        wave = (
+            self.cache[i]
+            if self.cache is not None
+            else load_audio(self.examples[i].path, self.sample_rate)
+        )
+        return crop_or_pad(wave, self.clip_samples, rng).astype(np.float32, copy=True)
+
+    def __getitem__(self, key: int) -> tuple[np.ndarray, str]:
+        epoch, i = divmod(int(key), len(self.examples))
+        rng = np.random.default_rng([self.seed, epoch, i])
+        wave = self._wave(i, rng)
+        caption = self.examples[i].captions[int(rng.integers(len(self.examples[i].captions)))]
+        d = self.data
+        if d.mix_prob > 0 and len(self.examples) > 1 and rng.random() < d.mix_prob:
+            j = (i + 1 + int(rng.integers(len(self.examples) - 1))) % len(self.examples)
+            other = self._wave(j, rng)
+            other_caption = self.examples[j].captions[
+                int(rng.integers(len(self.examples[j].captions)))
+            ]
+            wave = mix(wave, other, rel_db=float(rng.uniform(-5.0, 5.0)))
+            caption = f"{caption} and {other_caption}"
+        if d.gain_db > 0:
+            wave = wave * np.float32(10 ** (rng.uniform(-d.gain_db, d.gain_db) / 20))
+        if d.time_shift > 0:
+            wave = np.roll(wave, int(rng.uniform(-d.time_shift, d.time_shift) * wave.shape[0]))
+        return wave, caption
+
+
+def mix(a: np.ndarray, b: np.ndarray, rel_db: float) -> np.ndarray:
+    """`a + b` with `b` at `rel_db` relative to `a`'s RMS, scaled back to `a`'s peak range."""
+    rms_a = float(np.sqrt(np.mean(a**2)) + 1e-8)
+    rms_b = float(np.sqrt(np.mean(b**2)) + 1e-8)
+    out = a + b * np.float32(rms_a / rms_b * 10 ** (rel_db / 20))
+    peak = float(np.abs(out).max())
+    limit = max(float(np.abs(a).max()), 1e-4)
+    return (out * np.float32(limit / peak) if peak > limit else out).astype(np.float32)
+
+
+@dataclass
+class TrainBatch:
+    """`waveforms (B, samples)` float32; `input_ids`, `attention_mask` `(B, L)`."""
+
+    waveforms: torch.Tensor
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    captions: list[str]
+
+    def __len__(self) -> int:
+        return self.waveforms.shape[0]
+
+
+class Collate:
+    """Stack waveforms and tokenise captions (in the loader's workers)."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, items: list[tuple[np.ndarray, str]]) -> TrainBatch:
+        captions = [c for _, c in items]
+        tokens = self.tokenizer(
+            captions, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        waves = torch.from_numpy(np.stack([w for w, _ in items]))
+        return TrainBatch(waves, tokens["input_ids"], tokens["attention_mask"], captions)
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """This rank's batches of one epoch: a permutation seeded by `seed + epoch`, cut into
+    global batches of `batch_size * world_size` (the incomplete last one dropped, so every
+    contrastive batch has the same size); rank r takes slot r of each. `start` skips batches
+    already done (resume)."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        epoch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+    ):
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
+        self.rank, self.world_size, self.start = rank, world_size, start
+
+    @staticmethod
+    def batches_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
+        return n // (batch_size * world_size)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch(self.n, self.batch_size, self.world_size) - self.start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        global_batch = self.batch_size * self.world_size
+        total = self.batches_per_epoch(self.n, self.batch_size, self.world_size)
+        for b in range(self.start, total):
+            lo = b * global_batch + self.rank * self.batch_size
+            yield [self.epoch * self.n + i for i in perm[lo : lo + self.batch_size]]

@@ -1,0 +1,409 @@
+"""The training loop: one process, or one per device under torchrun.
+
+    clapsearch train --config configs/esc50_small.yaml              # 1 process
+    torchrun --nproc_per_node=2 -m trainer --config configs/X.yaml   # DDP (gloo on CPU, nccl on GPU)
+
+Each step: waveforms -> log-mel on the training device -> both towers -> symmetric contrastive
+loss over the global batch (gathered across ranks) -> AdamW with warmup + cosine, gradient
+clipping, bf16 autocast on GPU, `grad_accum` micro-batches per step. Rank 0 validates every
+`eval_every` epochs, keeps `best/`, writes `last/` (resumable) every `save_every` steps and at
+every epoch end, logs to TensorBoard (`OUT/tb`) and `OUT/metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from clapsearch.config import to_dict
+from clapsearch.features import clap_features
+from clapsearch.models import ClapsearchModel, Provenance, build_model, save_checkpoint
+from trainer.config import TrainConfig
+from trainer.data import Collate, EpochBatchSampler, TrainDataset, decode_all, load_source
+from trainer.evaluate import Validator, headline
+from trainer.loss import ClipLoss
+from trainer.state import Progress, load_resumable, save_resumable, seed_everything
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    steps: int
+    epochs: int
+    samples_seen: int
+    seconds: float
+    samples_per_s: float
+    best_score: float | None
+    best_step: int
+    final_metrics: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_choice: str) -> tuple[Dist, torch.device]:
+    """Read torchrun's environment; start the process group when there are several ranks."""
+    from clapsearch.device import resolve_device
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_choice)
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank, world, local), device
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
+    """Linear warmup to 1 over `warmup` steps, then cosine down to `min_ratio` at `total`."""
+
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def make_optimizer(model: ClapsearchModel, cfg: TrainConfig):
+    """AdamW; no weight decay on biases, norms, gains and the logit scale (as CLIP)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
+    o = cfg.optim
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": o.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=o.lr,
+        betas=tuple(o.betas),
+        eps=o.eps,
+    )
+
+
+class Logger:
+    """TensorBoard scalars (when installed and enabled) plus `metrics.jsonl` (rank 0 only)."""
+
+    def __init__(self, out: Path, enabled: bool, tensorboard: bool):
+        self.enabled = enabled
+        self.tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tb"))
+            except ImportError:
+                self.tb = None
+        self.path = out / "metrics.jsonl"
+
+    def log(self, step: int, record: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **record}) + "\n")
+        if self.tb is not None:
+            for key, value in _flatten(record).items():
+                if isinstance(value, (int, float)):
+                    self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+class Trainer:
+    """Holds the run's pieces; `run()` trains to the end (or `max_steps`)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        resume: bool = False,
+        on_step: Callable[[Progress], None] | None = None,
+    ):
+        from transformers import AutoTokenizer
+
+        self.cfg = cfg
+        self.on_step = on_step
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.dist, self.device = setup_distributed(cfg.device)
+        self.out = Path(cfg.output_dir)
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.seed)
+        model = build_model(cfg.model)
+        model.freeze(audio=cfg.freeze_audio, text=cfg.freeze_text)
+        self.model = model.to(self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
+        self._setup_data()
+        per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
+        self.total_steps = cfg.epochs * per_epoch
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.optimizer = make_optimizer(self.model, cfg)
+        o = cfg.optim
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(o.warmup_steps, self.total_steps, o.min_lr_ratio)
+        )
+        self.progress = Progress()
+        if resume:
+            self.progress = load_resumable(
+                self.out / "last", self.model, self.optimizer, self.scheduler
+            )
+        self.ddp = self.model
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.loss_fn = ClipLoss(self.dist.rank, self.dist.world_size)
+        use_bf16 = cfg.precision == "bf16" or (
+            cfg.precision == "auto" and self.device.type == "cuda"
+        )
+        self.autocast = lambda: torch.autocast(self.device.type, torch.bfloat16, enabled=use_bf16)
+        self.logger = Logger(self.out, self.dist.main, cfg.tensorboard)
+
+    def _setup_data(self) -> None:
+        cfg = self.cfg
+        if not cfg.data.train:
+            from clapsearch.errors import UsageError
+
+            raise UsageError("the training config lists no data.train sources.")
+        sources = [load_source(s) for s in cfg.data.train]
+        examples = [ex for s in sources for ex in s.examples]
+        self.data_names = tuple(f"{s.name} ({len(s.examples)} clips)" for s in sources)
+        front = cfg.model.audio
+        clip = int(round((cfg.data.clip_s or front.window_s) * front.sample_rate))
+        cache = (
+            decode_all([e.path for e in examples], front.sample_rate)
+            if cfg.data.cache_audio
+            else None
+        )
+        self.dataset = TrainDataset(examples, cfg.data, front.sample_rate, clip, cfg.seed, cache)
+        self.batches_per_epoch = EpochBatchSampler.batches_per_epoch(
+            len(examples), cfg.batch_size, self.dist.world_size
+        )
+        if self.batches_per_epoch == 0:
+            from clapsearch.errors import UsageError
+
+            raise UsageError(
+                f"{len(examples)} training clips make no full batch of {cfg.batch_size} x "
+                f"{self.dist.world_size} processes; lower batch_size."
+            )
+        self.collate = Collate(self.tokenizer, cfg.model.text_encoder.max_length)
+        self.validator = None
+        if self.dist.main and cfg.data.val:
+            self.validator = Validator(
+                [load_source(s).eval_set for s in cfg.data.val], front.sample_rate
+            )
+
+    def _loader(self, epoch: int, start: int):
+        sampler = EpochBatchSampler(
+            len(self.dataset),
+            self.cfg.batch_size,
+            self.cfg.seed,
+            epoch,
+            self.dist.rank,
+            self.dist.world_size,
+            start,
+        )
+        workers = self.cfg.data.workers
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            collate_fn=self.collate,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if workers else None,
+            # A private generator: worker seeding must not draw from the global RNG, or a
+            # resumed run (fewer loader starts) would drift from an uninterrupted one.
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+        )
+
+    def _micro_step(self, batch, sync: bool) -> float:
+        waves = batch.waveforms.to(self.device, non_blocking=True)
+        features, is_longer = clap_features(list(waves), self.cfg.model.audio)
+        ctx = contextlib.nullcontext() if sync or self.ddp is self.model else self.ddp.no_sync()
+        with ctx:
+            with self.autocast():
+                audio, text, scale = self.ddp(
+                    features,
+                    is_longer,
+                    batch.input_ids.to(self.device),
+                    batch.attention_mask.to(self.device),
+                )
+                loss = self.loss_fn(audio, text, scale)
+            (loss / self.cfg.grad_accum).backward()
+        return float(loss.detach())
+
+    def _optimizer_step(self) -> float:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip or float("inf"))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.clamp_logit_scale()
+        return float(norm)
+
+    def provenance(self, metrics: dict) -> Provenance:
+        p = self.progress
+        return Provenance(
+            data=self.data_names,
+            steps=p.step,
+            epochs=p.epoch + p.batch / max(1, self.batches_per_epoch),
+            samples_seen=p.samples_seen,
+            metrics=metrics,
+            train_config=to_dict(self.cfg),
+        )
+
+    def save_last(self, metrics: dict) -> None:
+        if self.dist.main:
+            save_resumable(
+                self.out / "last",
+                self.model,
+                self.tokenizer,
+                self.optimizer,
+                self.scheduler,
+                self.progress,
+                self.provenance(metrics),
+            )
+        if self.dist.world_size > 1:
+            dist.barrier()
+
+    def validate(self) -> dict:
+        """Rank 0 scores the model; keeps `best/` when `best_metric` improved."""
+        metrics = {}
+        if self.validator is not None:
+            metrics = self.validator(self.model, self.tokenizer)
+            self.model.train()
+            score = headline(metrics, self.cfg.best_metric)
+            self.logger.log(self.progress.step, {"epoch": self.progress.epoch, "val": metrics})
+            if score is not None and score > self.progress.best_score:
+                self.progress.best_score, self.progress.best_step = score, self.progress.step
+                save_checkpoint(
+                    self.model, self.tokenizer, self.out / "best", self.provenance(metrics)
+                )
+        if self.dist.world_size > 1:
+            dist.barrier()
+        return metrics
+
+    def run(self) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        cfg, p = self.cfg, self.progress
+        self.model.train()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=p.step,
+            disable=not (cfg.progress and self.dist.main),
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+        )
+        metrics: dict = {}
+        t0, window_t, window_n, trained = time.perf_counter(), time.perf_counter(), 0, 0
+        global_batch = cfg.batch_size * self.dist.world_size
+        while p.epoch < cfg.epochs and p.step < self.total_steps:
+            pending = 0
+            for batch in self._loader(p.epoch, p.batch):
+                pending += 1
+                last = p.batch + 1 == self.batches_per_epoch
+                sync = pending == cfg.grad_accum or last
+                loss = self._micro_step(batch, sync)
+                p.batch += 1
+                p.samples_seen += global_batch
+                window_n += global_batch
+                trained += global_batch
+                if not sync:
+                    continue
+                norm = self._optimizer_step()
+                pending = 0
+                p.step += 1
+                bar.update(1)
+                if p.step % cfg.log_every == 0 or p.step == self.total_steps:
+                    rate = window_n / (time.perf_counter() - window_t)
+                    self.logger.log(
+                        p.step,
+                        {
+                            "loss": loss,
+                            "lr": self.scheduler.get_last_lr()[0],
+                            "logit_scale": self.model.scale().item(),
+                            "grad_norm": norm,
+                            "samples_per_s": rate,
+                        },
+                    )
+                    bar.set_postfix(loss=f"{loss:.3f}", sps=f"{rate:.1f}")
+                    window_t, window_n = time.perf_counter(), 0
+                if cfg.save_every and p.step % cfg.save_every == 0 and not last:
+                    self.save_last(metrics)
+                if self.on_step is not None:
+                    self.on_step(p)
+                if p.step >= self.total_steps:
+                    break
+            if p.batch >= self.batches_per_epoch:
+                p.epoch, p.batch = p.epoch + 1, 0
+                if cfg.eval_every and p.epoch % cfg.eval_every == 0:
+                    metrics = self.validate()
+            self.save_last(metrics)
+        bar.close()
+        if self.validator is not None and not metrics:
+            metrics = self.validate()
+            self.save_last(metrics)
+        seconds = time.perf_counter() - t0
+        self.logger.close()
+        return TrainResult(
+            output_dir=str(self.out),
+            steps=p.step,
+            epochs=p.epoch,
+            samples_seen=p.samples_seen,
+            seconds=seconds,
+            samples_per_s=trained / seconds if seconds else 0.0,
+            best_score=p.best_score if p.best_step >= 0 else None,
+            best_step=p.best_step,
+            final_metrics=metrics,
+        )
+
+
+def train(cfg: TrainConfig, resume: bool = False, on_step=None) -> TrainResult:
+    """Train per `cfg`; `resume` continues from `OUT/last/`. Returns a summary (rank 0's)."""
+    trainer = Trainer(cfg, resume=resume, on_step=on_step)
+    try:
+        return trainer.run()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+__all__ = ["Trainer", "TrainResult", "train", "lr_lambda"]

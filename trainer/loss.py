@@ -1,0 +1,72 @@
+"""Symmetric contrastive (InfoNCE) loss over the global batch, as CLIP / CLAP / open_clip.
+
+With N pairs in the global batch, logits = scale * audio @ text.T (N x N); the loss is the mean
+of cross-entropy over rows (audio -> text) and over columns (text -> audio), targets on the
+diagonal. Under DDP each rank gathers every rank's embeddings so the negatives are global;
+`all_gather` carries no gradient, so the rank puts its own tensors back in its slot and
+gradients flow to the local embeddings only. Every rank computes the same global loss; the
+gradient of rank r's embeddings comes only from rank r, and DDP's gradient averaging then
+divides by world size (open_clip's `gather_with_grad=False` behaves the same).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+def _all_gather(x: torch.Tensor) -> list[torch.Tensor]:
+    """One tensor per rank (no gradient). A seam for tests, which patch it."""
+    out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, x.contiguous())
+    return out
+
+
+def gather_features(
+    audio: torch.Tensor, text: torch.Tensor, rank: int, world_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(B, d)` local -> `(world_size * B, d)` global, rank-major, local slot with gradient."""
+    if world_size == 1:
+        return audio, text
+    all_audio = _all_gather(audio.detach())
+    all_text = _all_gather(text.detach())
+    all_audio[rank] = audio
+    all_text[rank] = text
+    return torch.cat(all_audio), torch.cat(all_text)
+
+
+def contrastive_logits(
+    audio: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Unit rows `(N, d)`, `(N, d)` -> `(N, N)` audio-to-text logits."""
+    return logit_scale * audio @ text.T
+
+
+def symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+class ClipLoss(nn.Module):
+    """`forward(audio (B, d) unit, text (B, d) unit, logit_scale ()) -> scalar`.
+
+    `rank`/`world_size` default to the process group's (1 process: plain local loss).
+    """
+
+    def __init__(self, rank: int | None = None, world_size: int | None = None):
+        super().__init__()
+        dist_on = dist.is_available() and dist.is_initialized()
+        self.rank = rank if rank is not None else (dist.get_rank() if dist_on else 0)
+        self.world_size = (
+            world_size if world_size is not None else (dist.get_world_size() if dist_on else 1)
+        )
+
+    def forward(
+        self, audio: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
+    ) -> torch.Tensor:
+        all_audio, all_text = gather_features(audio, text, self.rank, self.world_size)
+        return symmetric_ce(
+            contrastive_logits(all_audio.float(), all_text.float(), logit_scale.float())
+        )
