@@ -84,7 +84,9 @@ def test_drop_reindexes_captions():
 
 
 # --- AudioCaps ---------------------------------------------------------------------------
-def _audiocaps_root(tmp_path: Path, naming: str) -> tuple[Path, list[Path]]:
+def _audiocaps_root(
+    tmp_path: Path, naming: str, folder: str = "audiocaps"
+) -> tuple[Path, list[Path]]:
     """test.csv with 4 clips (one absent on disk), 2-3 captions each, audio = ESC-50 clips."""
     src = esc50_files(3)
     rows = [
@@ -96,7 +98,7 @@ def _audiocaps_root(tmp_path: Path, naming: str) -> tuple[Path, list[Path]]:
         ("106", "MISSING0001", "10", "this clip was never downloaded"),
         ("107", "third000003", "120", "another plane"),
     ]
-    root = tmp_path / "audiocaps"
+    root = tmp_path / folder
     (root / "test").mkdir(parents=True)
     with open(root / "test.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -132,7 +134,7 @@ def test_audiocaps_default_pattern_groups_captions_and_counts_missing(tmp_path):
     ],
 )
 def test_audiocaps_configurable_patterns(tmp_path, naming, pattern):
-    root, _ = _audiocaps_root(tmp_path, naming)
+    root, _ = _audiocaps_root(tmp_path, naming, folder="AudioCaps [v1]")  # glob-special name
     data = load_audiocaps(root, pattern=pattern)
     assert len(data.audio_paths) == 3 and len(data.captions) == 6 and len(data.missing) == 1
 

@@ -20,9 +20,11 @@ to decode.
 
 from __future__ import annotations
 
+import bisect
 import csv
-import glob
+import fnmatch
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -165,8 +167,30 @@ def load_clotho(root: str | Path, split: str = "evaluation") -> RetrievalSet:
     return _build(f"clotho/{split}", clips)
 
 
-def audiocaps_path(audio_dir: Path, pattern: str, row: dict[str, str]) -> Path:
-    """Where `pattern` puts the clip of an AudioCaps row (globbing `*`/`?` patterns)."""
+class _Listing:
+    """A folder's file names, sorted once, for wildcard patterns: a glob per clip would list
+    the folder once per clip (quadratic on AudioCaps train's ~50k files)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.names = sorted(os.listdir(folder)) if folder.is_dir() else []
+
+    def first_match(self, pattern: str) -> Path | None:
+        cut = min((pattern.find(ch) for ch in "*?[" if ch in pattern), default=len(pattern))
+        prefix = pattern[:cut]
+        for name in self.names[bisect.bisect_left(self.names, prefix) :]:
+            if not name.startswith(prefix):
+                break
+            if fnmatch.fnmatchcase(name, pattern):
+                return self.folder / name
+        return None
+
+
+def audiocaps_path(
+    audio_dir: Path, pattern: str, row: dict[str, str], listing: _Listing | None = None
+) -> Path:
+    """Where `pattern` puts the clip of an AudioCaps row (`*`/`?` patterns match the first
+    file in sorted order; a pattern with a `/` may only wildcard its last part)."""
     start = row["start_time"]
     try:
         start_num = float(start)
@@ -182,10 +206,12 @@ def audiocaps_path(audio_dir: Path, pattern: str, row: dict[str, str]) -> Path:
             f"audio pattern {pattern!r} may only use {{youtube_id}}, {{start_time}} and "
             f"{{audiocap_id}} ({err})."
         ) from err
-    if any(ch in name for ch in "*?["):
-        matches = sorted(glob.glob(str(audio_dir / name)))
-        return Path(matches[0]) if matches else audio_dir / name
-    return audio_dir / name
+    if not any(ch in name for ch in "*?["):
+        return audio_dir / name
+    folder, _, base = name.rpartition("/")
+    if listing is None or listing.folder != audio_dir / folder:
+        listing = _Listing(audio_dir / folder)
+    return listing.first_match(base) or audio_dir / name
 
 
 def load_audiocaps(
@@ -200,11 +226,14 @@ def load_audiocaps(
     if audio_dir is None:
         audio_dir = root / split if (root / split).is_dir() else root
     rows = _read_csv(csv_path, ["youtube_id", "start_time", "caption"])
+    audio_dir = Path(audio_dir)
+    folder = pattern.rpartition("/")[0]
+    listing = _Listing(audio_dir / folder) if "{" not in folder else None
     clips: dict[tuple[str, str], tuple[str, Path, list[str]]] = {}
     for row in rows:
         key = (row["youtube_id"], row["start_time"])
         if key not in clips:
-            path = audiocaps_path(Path(audio_dir), pattern, row)
+            path = audiocaps_path(audio_dir, pattern, row, listing)
             clips[key] = (f"{key[0]}_{key[1]}", path, [])
         clips[key][2].append(row["caption"])
     return _build(f"audiocaps/{split}", list(clips.values()))
