@@ -1,0 +1,405 @@
+"""Warm query latency: text encoder, vector search and metadata, exact vs ANN, 10k-1M segments.
+
+    .venv/bin/python benchmarks/bench_query.py --sizes 10000,100000 [--queries 200]
+    .venv/bin/python benchmarks/bench_query.py --sizes 1000000 --queries 100   # minutes; once
+    .venv/bin/python benchmarks/bench_query.py --cold                          # cold start only
+
+What runs is what `clapsearch query` runs: `Library.search_vectors` (FAISS through
+`IndexStore.search`, per-file grouping with over-fetch, `IndexStore.segments` for paths and
+times) on an index written through `IndexStore.add_file`, its ANN cache built by the indexer's
+own `indexer.ann.build_ann` (HNSW32 up to 300k vectors, IVF beyond; knob tuned to recall@10
+>= 0.95 on text-like probes). "exact" is the same index with a flat inner-product cache.
+
+Vectors are synthetic, with a modality gap like CLAP's: audio windows sit in one cone
+(`normalize(m_audio + u_concept + 0.7 g_file + 0.4 h_window)`), text queries in another
+(`normalize(m_text + u_concept + 0.7 n)`), so a text query's cosine to matching audio is ~0.4
+and ANN recall is measured on the hard, text-like case. Files have 1-19 windows.
+
+The text encoder is the laion/clap-htsat-unfused architecture (RoBERTa-base text tower, 512-d)
+with random weights (no hub access here; time depends on shapes) and a small BPE vocabulary;
+`encode` is timed on its own and `end-to-end` is `Library.search(text)` with that model.
+Indexes are cached under `--workdir` (1M segments: ~1.1 GB of SQLite plus the FAISS caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DIM = 512
+N_CONCEPTS = 1000
+WORKDIR = Path.home() / ".cache" / "clapsearch" / "bench-query"
+QUERY_TEXTS = [
+    "dog barking in the rain",
+    "a car engine starting on a cold morning",
+    "birds singing",
+    "footsteps on gravel",
+    "a door slamming shut",
+    "thunder rumbling far away",
+    "a baby crying in another room",
+    "glass breaking",
+    "people talking in a busy cafe",
+    "rain falling on a tin roof",
+    "a church bell ringing",
+    "waves crashing on a beach",
+    "a train passing by",
+    "typing on a mechanical keyboard",
+    "a siren in the distance",
+    "wind blowing through the trees",
+    "a cat meowing",
+    "someone coughing",
+    "an airplane flying overhead",
+    "water running from a tap",
+]
+
+
+# --- synthetic data -------------------------------------------------------------------------
+class Space:
+    """The synthetic embedding space: concept directions and the two modality means."""
+
+    def __init__(self, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+        self.concepts = unit(rng.standard_normal((N_CONCEPTS, DIM))).astype(np.float32)
+        self.m_audio, self.m_text = unit(rng.standard_normal((2, DIM))).astype(np.float32)
+
+    @staticmethod
+    def _noise(rng, shape):
+        x = rng.standard_normal(shape).astype(np.float32)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def audio_file(self, rng, n_windows: int) -> np.ndarray:
+        """`(n_windows, DIM)` unit window vectors of one file."""
+        c = self.concepts[rng.integers(N_CONCEPTS)]
+        center = self.m_audio + c + 0.7 * self._noise(rng, DIM)
+        v = center + 0.4 * self._noise(rng, (n_windows, DIM))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def text_queries(self, n: int, seed: int = 1) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        c = self.concepts[rng.integers(N_CONCEPTS, size=n)]
+        v = self.m_text + c + 0.7 * self._noise(rng, (n, DIM))
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def build_index(folder: Path, n_segments: int, model_id: str, source: str) -> None:
+    """Write ~`n_segments` windows through `IndexStore.add_file`, 2000 files a transaction."""
+    from clapsearch.store import FileRecord, IndexConfig, IndexStore
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    space, rng = Space(), np.random.default_rng(0)
+    written, t0 = 0, time.perf_counter()
+    with IndexStore.create(folder, model_id, DIM, IndexConfig(), source) as store:
+        f = 0
+        while written < n_segments:
+            with store.snapshot():  # one transaction for many files: bulk load
+                for _ in range(2000):
+                    n = int(min(rng.integers(1, 20), n_segments - written))
+                    if n <= 0:
+                        break
+                    vecs = space.audio_file(rng, n)
+                    spans = [(10.0 * i, 10.0 * i + 10.0) for i in range(n)]
+                    path = f"/bench/library/{f % 100:02d}/{f:07d}.flac"
+                    record = FileRecord(path, 1000 + f, 0, f"h{f}", 10.0 * n, 48_000, 1)
+                    store.add_file(record, spans, vecs)
+                    written += n
+                    f += 1
+    print(f"  wrote {written} segments in {f} files in {time.perf_counter() - t0:.0f} s")
+
+
+def ann_variant(folder: Path, kind: str, text_vectors: np.ndarray | None) -> dict:
+    """Install the `kind` ("exact" or "ann") FAISS cache for `folder`, building it once."""
+    from dataclasses import replace
+
+    from clapsearch.paths import ann_path
+    from clapsearch.store import IndexStore
+    from indexer.ann import build_ann
+
+    saved = folder / f"ann.{kind}.faiss"
+    live = ann_path(folder)
+    if saved.exists():
+        shutil.copyfile(saved, live)
+        return {"build_s": None}
+    with IndexStore.open(folder, readonly=False) as store:
+        big = 10**12 if kind == "exact" else 0
+        store.set_config(replace(store.meta.config, exact_threshold=big))
+        report = build_ann(store, text_vectors)
+    shutil.copyfile(live, saved)
+    print(
+        f"  built {report.index_type} cache in {report.build_s:.0f} s, "
+        f"recall@10 {report.recall_at_10}, {report.params}"
+    )
+    return {"build_s": report.build_s}
+
+
+# --- measurement ----------------------------------------------------------------------------
+class TimedStore:
+    """Wraps an IndexStore and accumulates the time spent in search and metadata calls."""
+
+    def __init__(self, store):
+        self.store, self.search_s, self.meta_s = store, 0.0, 0.0
+
+    def search(self, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return self.store.search(*args, **kwargs)
+        finally:
+            self.search_s += time.perf_counter() - t
+
+    def segments(self, ids):
+        t = time.perf_counter()
+        try:
+            return self.store.segments(ids)
+        finally:
+            self.meta_s += time.perf_counter() - t
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1e3, q))
+
+
+def measure_search(folder: Path, queries: np.ndarray, k: int = 10, filters=None) -> dict:
+    """Warm per-query latency of `Library.search_vectors` (ms) and its ids for recall."""
+    from clapsearch.library import Library, few_threads
+    from clapsearch.ranking import rank
+
+    lib = Library(folder)
+    lib.search_vectors(queries[:3], k, filters)  # warm: FAISS cache loaded, pages touched
+    timed = TimedStore(lib.store)
+    total, search, meta, files = [], [], [], []
+    for q in queries:
+        timed.search_s = timed.meta_s = 0.0
+        t = time.perf_counter()
+        allowed = None
+        if filters is not None:
+            allowed = lib.store.segment_ids_where(path_prefix=filters.path_prefix)
+        with few_threads(1):  # as Library.search_vectors does for a single query
+            hits = rank(timed, q[None], k, allowed_ids=allowed, limit=lib._segment_count())[0]
+        total.append(time.perf_counter() - t)
+        search.append(timed.search_s)
+        meta.append(timed.meta_s)
+        files.append([h.path for h in hits])
+    _, seg_ids = lib.store.search(queries, k)
+    lib.close()
+    return {
+        "p50": pct(total, 50),
+        "p99": pct(total, 99),
+        "search_p50": pct(search, 50),
+        "meta_p50": pct(meta, 50),
+        "files": files,
+        "segments": seg_ids,
+    }
+
+
+def knob_sweep(folder: Path, queries: np.ndarray, truth: np.ndarray) -> list[tuple]:
+    """recall@10 vs exact and FAISS-only ms/query for each efSearch / nprobe value."""
+    import faiss
+
+    from clapsearch.annfile import read_ann
+    from indexer.ann import EF_GRID, NPROBE_GRID
+
+    cache = read_ann(folder / "ann.ann.faiss")
+    kind = cache.header.index_type
+    if kind.startswith("hnsw"):
+        grid, make = EF_GRID, lambda v: faiss.SearchParametersHNSW(efSearch=v)
+    else:
+        grid = tuple(g for g in NPROBE_GRID if g <= int(kind[3:]))
+        make = lambda v: faiss.SearchParametersIVF(nprobe=v)  # noqa: E731
+    faiss.omp_set_num_threads(1)
+    rows = []
+    for value in grid:
+        t = time.perf_counter()
+        got = np.concatenate(
+            [cache.index.search(q[None], 10, params=make(value))[1] for q in queries]
+        )
+        ms = (time.perf_counter() - t) / len(queries) * 1e3
+        rows.append((value, recall([list(g) for g in got], [list(r) for r in truth]), ms))
+        if rows[-1][1] >= 0.995:
+            break
+    del cache
+    return rows
+
+
+def recall(got: list, truth: list) -> float:
+    return float(
+        np.mean([len(set(g) & set(t)) / max(len(t), 1) for g, t in zip(got, truth, strict=True)])
+    )
+
+
+def text_model_dir() -> Path:
+    """laion/clap-htsat-unfused shapes, random weights, a word-splitting BPE tokenizer."""
+    from unittest import mock
+
+    import clapsearch.synthetic_models as sm
+
+    folder = Path.home() / ".cache" / "clapsearch" / "bench-models" / "clap-htsat-shape-words"
+    if (folder / "model.safetensors").exists():
+        return folder
+
+    def tokenizer(path: Path):
+        from tokenizers import ByteLevelBPETokenizer
+        from transformers import RobertaTokenizerFast
+
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator(
+            (sm._CORPUS + QUERY_TEXTS) * 4,
+            vocab_size=400,
+            min_frequency=1,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        )
+        path.mkdir(parents=True, exist_ok=True)
+        bpe.save_model(str(path))
+        return RobertaTokenizerFast(
+            vocab=str(path / "vocab.json"), merges=str(path / "merges.txt"), model_max_length=512
+        )
+
+    with mock.patch.object(sm, "_build_tokenizer", tokenizer):
+        sm.build_random_clap(folder, "base", "rand_trunc")
+    return folder
+
+
+def measure_text(embedder, folder: Path | None, reps: int = 3) -> dict:
+    """Text encoder alone, and `Library.search(text)` end to end (warm), per query, in ms."""
+    from clapsearch.library import Library, few_threads
+
+    texts = QUERY_TEXTS * reps
+    embedder.embed_text(texts[:2])
+    out = {}
+    for name, n in (("pool", 99), ("1thread", 1)):  # torch's default pool vs what Library does
+        enc = []
+        for t in texts:
+            with few_threads(n):
+                s = time.perf_counter()
+                embedder.embed_text([t])
+                enc.append(time.perf_counter() - s)
+        out[f"encode_{name}_p50"], out[f"encode_{name}_p99"] = pct(enc, 50), pct(enc, 99)
+    if folder is not None:
+        with Library(folder, embedder=embedder, notify=lambda m: None) as lib:
+            lib.search(texts[0])
+            e2e = []
+            for t in texts:
+                s = time.perf_counter()
+                lib.search(t, k=10)
+                e2e.append(time.perf_counter() - s)
+        out.update(e2e_p50=pct(e2e, 50), e2e_p99=pct(e2e, 99))
+    return out
+
+
+def cold_start(folder: Path, model_dir: Path, runs: int = 3) -> None:
+    """Process start to printed results for `clapsearch query`, vs `python -c "import torch"`."""
+    exe = Path(sys.executable).parent / "clapsearch"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    cmds = {
+        "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+        "clapsearch --help": [str(exe), "--help"],
+        "clapsearch query (missing index)": [str(exe), "query", "dog", "--index", "/nonexistent"],
+        "clapsearch query (results printed)": [
+            str(exe),
+            "query",
+            "dog barking in the rain",
+            "--index",
+            str(folder),
+            "--device",
+            "cpu",
+        ],
+    }
+    for name, cmd in cmds.items():
+        times = []
+        for _ in range(runs):
+            s = time.perf_counter()
+            subprocess.run(cmd, env=env, capture_output=True, check=False)
+            times.append(time.perf_counter() - s)
+        print(
+            f"cold  {name:<40} median {statistics.median(times):6.2f} s  "
+            f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument(
+        "--exact-queries",
+        type=int,
+        default=None,
+        help="queries for the exact runs (default: --queries)",
+    )
+    ap.add_argument("--workdir", type=Path, default=WORKDIR)
+    ap.add_argument("--cold", action="store_true", help="only the cold-start comparison")
+    ap.add_argument("--no-text", action="store_true", help="skip the text encoder")
+    args = ap.parse_args()
+
+    from clapsearch.loading import load_embedder
+    from clapsearch.ranking import SearchFilter
+
+    model_dir = text_model_dir()
+    embedder = (
+        None
+        if args.no_text and not args.cold
+        else load_embedder(str(model_dir), device="cpu", precision="fp32")
+    )
+    model_id = embedder.identity if embedder is not None else "bench:synthetic"
+    space = Space()
+    queries = space.text_queries(args.queries)
+    probe_texts = space.text_queries(32, seed=7)  # the indexer's text probes (synthetic here)
+    for n in [int(s) for s in args.sizes.split(",")]:
+        folder = args.workdir / f"n{n}"
+        if not (folder / "ann.exact.faiss").exists():
+            print(f"[{n} segments] building index in {folder}")
+            build_index(folder, n, model_id, str(model_dir))
+        if args.cold:
+            ann_variant(folder, "exact", probe_texts)
+            cold_start(folder, model_dir)
+            return
+        ann_variant(folder, "exact", probe_texts)
+        nq_exact = args.exact_queries or args.queries
+        exact = measure_search(folder, queries[:nq_exact])
+        info = ann_variant(folder, "ann", probe_texts)
+        ann = measure_search(folder, queries)
+        filt = measure_search(
+            folder, queries[:50], filters=SearchFilter(path_prefix="/bench/library/07/")
+        )
+        from clapsearch.store import IndexStore
+
+        with IndexStore.open(folder) as st:
+            kind, r_build = st.meta.index_type, st.meta.recall_at_10
+        seg_recall = recall(
+            [list(r) for r in ann["segments"][:nq_exact]], [list(r) for r in exact["segments"]]
+        )
+        file_recall = recall(ann["files"][:nq_exact], exact["files"])
+        print(f"[{n} segments] {kind} (build {info['build_s']} s, build-time recall@10 {r_build})")
+        for name, r in (("exact", exact), (kind, ann), (f"{kind}+prefix 1%", filt)):
+            print(
+                f"  {name:<18} search+meta p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
+                f"(search p50 {r['search_p50']:.2f}, metadata p50 {r['meta_p50']:.2f})"
+            )
+        print(
+            f"  recall@10 {kind} vs exact on {nq_exact} text-like queries: segments "
+            f"{seg_recall:.3f}, files {file_recall:.3f}"
+        )
+        knob = "efSearch" if kind.startswith("hnsw") else "nprobe"
+        for value, r, ms in knob_sweep(folder, queries[:nq_exact], exact["segments"]):
+            print(f"    {knob} {value:>4}: recall@10 {r:.3f}, FAISS search {ms:.2f} ms/query")
+        if embedder is not None:
+            t = measure_text(embedder, folder)
+            print(
+                f"  text encode, torch pool: p50 {t['encode_pool_p50']:.1f} ms p99 "
+                f"{t['encode_pool_p99']:.1f} ms; 1 thread: p50 {t['encode_1thread_p50']:.1f} ms "
+                f"p99 {t['encode_1thread_p99']:.1f} ms; end-to-end Library.search(text) p50 {t['e2e_p50']:.1f} ms "
+                f"p99 {t['e2e_p99']:.1f} ms"
+            )
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
