@@ -151,3 +151,22 @@ def test_missing_tool_skips_its_generator(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "skipping speech: espeak-ng not found" in err and "skipping esc50" in err
     assert not any("speech" in k for k in summary["clips"])
+
+
+@pytest.mark.slow
+def test_package_default_model_halves_weights_and_still_loads(tiny_native_dir, tmp_path):
+    import safetensors.torch
+
+    from clapsearch.loading import load_embedder
+    from trainer.data_prep.package_default_model import package
+
+    dest = package(tiny_native_dir, tmp_path / "assets" / "default_model")
+    state = safetensors.torch.load_file(str(dest / "model.safetensors"))
+    assert {str(v.dtype) for v in state.values() if v.is_floating_point()} == {"torch.float16"}
+    assert not (dest / "optimizer.pt").exists() and (dest / "tokenizer").is_dir()
+    src_size = (tiny_native_dir / "model.safetensors").stat().st_size
+    assert (dest / "model.safetensors").stat().st_size < 0.6 * src_size
+    emb = load_embedder(str(dest), device="cpu", precision="fp32")
+    ref = load_embedder(str(tiny_native_dir), device="cpu", precision="fp32")
+    a, b = emb.embed_text(["a dog barking"]), ref.embed_text(["a dog barking"])
+    assert float((a * b).sum()) > 0.995
