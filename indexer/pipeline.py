@@ -116,45 +116,76 @@ def embed_features(embedder, features: np.ndarray, is_longer: np.ndarray) -> np.
     return np.concatenate(out)
 
 
-def _decoded_stream(
-    tasks: list[DecodeTask], config: AudioConfig, hop_s: float | None, workers: int
-) -> Iterator[Decoded | Failed]:
-    """Decode results in task order; with workers > 0, up to 2 * workers + 2 in flight."""
-    if workers <= 0:
-        for t in tasks:
-            yield decode(t, config, hop_s)
-        return
-    ctx = mp.get_context("spawn")  # fork after torch threads started can deadlock
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
-    pending: deque[Future] = deque()
-    it = iter(tasks)
-    try:
-        for t in it:
-            pending.append(pool.submit(_decode_job, (t, config, hop_s)))
-            if len(pending) >= 2 * workers + 2:
-                break
-        while pending:
-            result = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(_decode_job, (nxt, config, hop_s)))
-            yield result
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+class DecodePool:
+    """Worker processes for `decode`, started early (their imports overlap the model load).
+
+    `spawn` context: forking after torch has started its thread pools can deadlock. Each
+    worker runs torch with one thread; the main process's forward keeps the cores.
+    With `workers == 0` decoding runs inline (tests, tiny jobs)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = None
+        if workers > 0:
+            ctx = mp.get_context("spawn")
+            self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+            for _ in range(workers):  # start them now: imports run while the model loads
+                self._pool.submit(_warm)
+
+    def stream(
+        self, tasks: list[DecodeTask], config: AudioConfig, hop_s: float | None
+    ) -> Iterator[Decoded | Failed]:
+        """Decode results in task order, up to 2 * workers + 2 files in flight."""
+        if self._pool is None:
+            for t in tasks:
+                yield decode(t, config, hop_s)
+            return
+        pending: deque[Future] = deque()
+        it = iter(tasks)
+        try:
+            for t in it:
+                pending.append(self._pool.submit(_decode_job, (t, config, hop_s)))
+                if len(pending) >= 2 * self.workers + 2:
+                    break
+            while pending:
+                result = pending.popleft().result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(self._pool.submit(_decode_job, (nxt, config, hop_s)))
+                yield result
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _warm() -> None:
+    import torch  # noqa: F401
+
+    import clapsearch.audio  # noqa: F401
+    import clapsearch.features  # noqa: F401
 
 
 def embed_files(
-    tasks: Iterable[DecodeTask], embedder, hop_s: float | None, workers: int
+    tasks: Iterable[DecodeTask], embedder, hop_s: float | None, pool: DecodePool
 ) -> Iterator[Embedded | Failed]:
-    """Decode `tasks` (in workers) and embed their windows in batches; yields each file when
+    """Decode `tasks` (in `pool`) and embed their windows in batches; yields each file when
     all of its windows are embedded, failures as they come."""
     tasks = list(tasks)
     bs = embedder.audio_batch_size
     ready: list[Decoded] = []
     n_ready = 0
-    stream = _decoded_stream(tasks, embedder.audio_config, hop_s, workers)
+    stream = pool.stream(tasks, embedder.audio_config, hop_s)
     exhausted = False
     while not exhausted or ready:
         while not exhausted and n_ready < bs:
@@ -184,5 +215,5 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-__all__ = ["DecodeTask", "Embedded", "Failed", "decode", "default_workers", "embed_files",
+__all__ = ["DecodePool", "DecodeTask", "Embedded", "Failed", "decode", "default_workers", "embed_files",
            "embed_features"]

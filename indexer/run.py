@@ -22,7 +22,7 @@ from clapsearch.errors import ClapsearchError, ModelMismatchError, UsageError
 from clapsearch.paths import ann_path, db_path, resolve_index_dir
 from clapsearch.store import IndexStore, normalize_path
 from clapsearch.store_schema import IndexConfig
-from indexer.pipeline import DecodeTask, Embedded, default_workers, embed_files
+from indexer.pipeline import DecodePool, DecodeTask, Embedded, default_workers, embed_files
 from indexer.plan import make_plan
 from indexer.scan import scan
 
@@ -181,21 +181,35 @@ def run_index(
             with IndexStore.open(index_dir) as ro:
                 stored = ro.meta
         asked = _model_source(_requested_model(opts.model, stored))
+        pool = None
         if stored is not None and not opts.reembed and asked == stored.model_source:
             lazy = LazyEmbedder(asked, opts, stored.model, index_dir)
             store = open_for_writing(opts, index_dir, None, asked)
-        else:
+        else:  # everything will be embedded: start the workers while the model loads
+            pool = DecodePool(_workers(opts))
             lazy = LazyEmbedder(asked, opts, None, index_dir)
-            store = open_for_writing(opts, index_dir, lazy.get(), asked)
+            try:
+                store = open_for_writing(opts, index_dir, lazy.get(), asked)
+            except BaseException:
+                pool.close()
+                raise
         try:
-            _index_into(store, lazy, roots, opts, summary, progress)
+            _index_into(store, lazy, roots, opts, summary, progress, pool)
         finally:
             store.close()
+            if pool is not None:
+                pool.close()
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress) -> None:
+def _workers(opts: IndexOptions) -> int:
+    return default_workers() if opts.workers is None else opts.workers
+
+
+def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress, pool=None) -> None:
+    """Scan, plan and apply; `pool` is a DecodePool already started, or None to start one
+    (before the model loads) only if there is something to decode."""
     config = store.meta.config
     files, problems = scan(roots, config.extensions)
     plan = make_plan(roots, files, problems, store.file_states(), store.failure_states())
@@ -211,19 +225,19 @@ def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress) -> No
             summary.failures.append((p.path, p.reason))
     summary.failed = len(plan.failed_unchanged) + len(summary.failures)
 
-    workers = default_workers() if opts.workers is None else opts.workers
     tasks = [DecodeTask(f, plan.hashes.get(f.path)) for f in plan.to_embed]
     if tasks:
-        embedder = lazy.get()
-        bar = progress(len(tasks)) if progress else None
-        try:
-            for item in embed_files(tasks, embedder, config.hop_s, workers):
-                _commit(store, item, summary)
+        with pool or DecodePool(min(_workers(opts), len(tasks))) as pool:
+            embedder = lazy.get()
+            bar = progress(len(tasks)) if progress else None
+            try:
+                for item in embed_files(tasks, embedder, config.hop_s, pool):
+                    _commit(store, item, summary)
+                    if bar is not None:
+                        bar.update(1)
+            finally:
                 if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+                    bar.close()
     _refresh_ann(store, lazy, summary)
 
 
