@@ -15,14 +15,17 @@ model's long-clip policy (`Embedder.embed_audio`: the normalised mean of its win
 `scale` is the model's own audio-to-text logit scale (`exp(logit_scale_a)` for transformers'
 `ClapModel`, an Embedder's `logit_scale` attribute when it has one), else 100 as in CLIP.
 
-`timeline=True` also scores every window of the file (the same window grid as the index:
-`clapsearch.features.window_starts`, the last window flush with the end), for long recordings.
+Files are streamed window by window (`clapsearch.audio.iter_windows`, the index's grid: the
+last window flush with the end), so a 2-hour recording costs one batch of memory; a file's
+vector is the normalised mean of its window vectors, exactly `Embedder.embed_audio`'s policy
+(fusion models: the file through the model's own fusion input). `timeline=True` also scores
+every window on its own, for long recordings.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
 DEFAULT_TEMPLATE = "This is a sound of {}."
 REFERENCE_LABEL = "something"
 DEFAULT_LOGIT_SCALE = 100.0
-FILES_PER_BATCH = 16  # decode this many files at a time: bounded memory for long libraries
 
 
 @dataclass(frozen=True)
@@ -158,46 +160,71 @@ def classify(
         from clapsearch.loading import load_embedder
 
         embedder = load_embedder(model, device=device, precision=precision)
-    from clapsearch.audio import load_audio
-
     prompts = embedder.embed_text([template.format(label) for label in labels])
     reference = embedder.embed_text([template.format(REFERENCE_LABEL)])[0] if multi_label else None
     scale = logit_scale(embedder)
+    fusion = embedder.audio_config.truncation == "fusion"
     out: list[Classification] = []
-    for lo in range(0, len(files), FILES_PER_BATCH):
-        chunk = [str(f) for f in files[lo : lo + FILES_PER_BATCH]]
-        waves = [load_audio(f, embedder.sample_rate) for f in chunk]
-        clips = embedder.embed_audio(waves)
-        scores = label_scores(clips, prompts, scale, reference)
-        for i, path in enumerate(chunk):
-            windows = None
-            if timeline:
-                windows = _timeline(embedder, waves[i], labels, prompts, scale, reference, top)
-            out.append(Classification(path, _top(labels, scores[i], top), windows))
+    for path, spans, vecs in window_embeddings(embedder, [str(f) for f in files]):
+        if fusion:  # the model's own whole-clip input, not a mean of windows
+            from clapsearch.audio import load_audio
+
+            clip = embedder.embed_audio([load_audio(path, embedder.sample_rate)])[0]
+        else:  # the long-clip policy of `Embedder.embed_audio`, from the same windows
+            from clapsearch.ranking import mean_direction
+
+            clip = mean_direction(vecs)
+        scores = label_scores(clip[None], prompts, scale, reference)[0]
+        windows = None
+        if timeline:
+            per_window = label_scores(vecs, prompts, scale, reference)
+            windows = tuple(
+                WindowLabels(start, end, _top(labels, row, top))
+                for (start, end), row in zip(spans, per_window, strict=True)
+            )
+        out.append(Classification(path, _top(labels, scores, top), windows))
     return out
 
 
-def _timeline(
-    embedder: Embedder,
-    wave: np.ndarray,
-    labels: Sequence[str],
-    prompts: np.ndarray,
-    scale: float,
-    reference: np.ndarray | None,
-    top: int | None,
-) -> tuple[WindowLabels, ...]:
-    """Scores of each window of one clip: `(n_windows,)` records with start/end seconds."""
-    from clapsearch.features import window_starts
+def window_embeddings(
+    embedder: Embedder, files: Sequence[str]
+) -> Iterator[tuple[str, list[tuple[float, float]], np.ndarray]]:
+    """Stream files as model windows (`clapsearch.audio.iter_windows`, the index's grid) ->
+    per file, in order: `(path, [(start_s, end_s)] * n, (n, dim) unit vectors)`.
 
-    sr = embedder.sample_rate
-    window = embedder.audio_config.window_samples
-    starts = window_starts(len(wave), window)
-    vecs = embedder.embed_audio([wave[s : s + window] for s in starts])
-    scores = label_scores(vecs, prompts, scale, reference)
-    return tuple(
-        WindowLabels(s / sr, min(s + window, len(wave)) / sr, _top(labels, row, top))
-        for s, row in zip(starts, scores, strict=True)
-    )
+    Windows of consecutive files share forward batches (short clips are one window each), and
+    memory stays at about one batch of windows whatever the files' lengths.
+    """
+    from clapsearch.audio import iter_windows
+
+    batch = max(1, embedder.audio_batch_size)
+    spans: list[list[tuple[float, float]]] = [[] for _ in files]
+    vecs: list[list[np.ndarray]] = [[] for _ in files]
+    waves: list[np.ndarray] = []
+    owners: list[int] = []
+    done = 0  # files yielded so far
+
+    def flush() -> None:
+        for owner, row in zip(owners, embedder.embed_audio(waves), strict=True):
+            vecs[owner].append(row)
+        waves.clear()
+        owners.clear()
+
+    for i, path in enumerate(files):
+        for w in iter_windows(path, embedder.sample_rate, embedder.window_s):
+            waves.append(w.waveform)
+            owners.append(i)
+            spans[i].append((w.start_s, w.end_s))
+            if len(waves) >= batch:
+                flush()
+        ready = owners[0] if owners else i + 1  # files before this have every vector
+        for j in range(done, ready):
+            yield files[j], spans[j], np.stack(vecs[j])
+            spans[j], vecs[j] = [], []
+        done = max(done, ready)
+    flush()
+    for j in range(done, len(files)):
+        yield files[j], spans[j], np.stack(vecs[j])
 
 
 __all__ = [

@@ -107,6 +107,10 @@ def test_timeline_has_one_entry_per_window(words_embedder):
         logit_scale(words_embedder),
     )[0]
     assert res.timeline[-1].labels[0].label == LABELS[int(np.argmax(expected))]
+    # the whole file is scored as `embed_audio` embeds it (normalised mean of its windows)
+    prompts = words_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS])
+    whole = label_scores(words_embedder.embed_audio([wave]), prompts, logit_scale(words_embedder))
+    assert res.labels[0].score == pytest.approx(float(whole[0].max()), rel=1e-4)
 
 
 def test_bad_arguments_are_usage_errors(words_embedder):
