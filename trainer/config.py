@@ -64,7 +64,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """`audio_lr` / `text_lr` override `lr` for that tower's encoder (0 = `lr`): a
+    pretrained text tower usually wants a smaller rate than a freshly initialised CNN."""
+
     lr: float = 1e-4
+    audio_lr: float = 0.0
+    text_lr: float = 0.0
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.99)
     eps: float = 1e-8
@@ -125,8 +130,20 @@ def build(cls: type, data: Any) -> Any:
             value = tuple(build(args[0], v) for v in value)
         elif isinstance(value, list):
             value = tuple(value)
-        kwargs[name] = value
+        kwargs[name] = _coerce(hint, value, f"{cls.__name__}.{name}")
     return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """YAML reads `3e-4` as a string (it wants `3.0e-4`); numbers in strings become numbers."""
+    if hint in (float, int) and isinstance(value, str):
+        try:
+            return hint(float(value)) if hint is int else float(value)
+        except ValueError:
+            raise UsageError(f"{where} must be a number, not {value!r}.") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _parse_value(text: str) -> Any:

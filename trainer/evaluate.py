@@ -47,3 +47,46 @@ def headline(results: dict[str, dict[str, float]], key: str) -> float | None:
     """Mean of `key` over the sets that report it (None if none does)."""
     values = [m[key] for m in results.values() if key in m]
     return float(np.mean(values)) if values else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score a checkpoint on a held-out source (never used for training or model selection):
+
+        python -m trainer.evaluate --model runs/esc50_small/best \\
+            --kind esc50 --root ../shared/data/esc50-mini --part test
+    """
+    import argparse
+    import json
+
+    from clapsearch.loading import load_embedder
+    from trainer.config import DataSource
+    from trainer.data import load_source
+
+    ap = argparse.ArgumentParser(prog="python -m trainer.evaluate", description=main.__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--kind", default="esc50")
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--part", default="test")
+    ap.add_argument("--split", default="")
+    args = ap.parse_args(argv)
+    src = DataSource(kind=args.kind, root=args.root, part=args.part, split=args.split)
+    eval_set = load_source(src).eval_set
+    emb = load_embedder(args.model, device="cpu", precision="fp32")
+    validator = Validator([eval_set], emb.sample_rate)
+    metrics = validator(emb.model, emb.tokenizer)[eval_set.name]
+    print(
+        json.dumps(
+            {
+                "model": emb.identity,
+                "set": eval_set.name,
+                "clips_retrieval": len(eval_set.audio_paths),
+                "clips_zeroshot": len(eval_set.zs_paths),
+                **metrics,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

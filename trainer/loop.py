@@ -87,21 +87,22 @@ def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], floa
 
 
 def make_optimizer(model: ClapsearchModel, cfg: TrainConfig):
-    """AdamW; no weight decay on biases, norms, gains and the logit scale (as CLIP)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
+    """AdamW; per-tower learning rates; no weight decay on biases, norms and the logit scale
+    (as CLIP)."""
     o = cfg.optim
-    return torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": o.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=o.lr,
-        betas=tuple(o.betas),
-        eps=o.eps,
-    )
+    rates = {"audio_encoder.": o.audio_lr or o.lr, "text_encoder.": o.text_lr or o.lr}
+    groups: dict[tuple[float, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        lr = next((r for prefix, r in rates.items() if name.startswith(prefix)), o.lr)
+        decay = p.ndim >= 2 and "logit_scale" not in name
+        groups.setdefault((lr, decay), []).append(p)
+    params = [
+        {"params": ps, "lr": lr, "weight_decay": o.weight_decay if decay else 0.0}
+        for (lr, decay), ps in sorted(groups.items())
+    ]
+    return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
 
 
 class Logger:
@@ -327,73 +328,114 @@ class Trainer:
         bar = tqdm(
             total=self.total_steps,
             initial=p.step,
-            disable=not (cfg.progress and self.dist.main),
-            desc="train",
             unit="step",
+            desc="train",
+            disable=not (cfg.progress and self.dist.main),
             dynamic_ncols=True,
         )
-        metrics: dict = {}
-        t0, window_t, window_n, trained = time.perf_counter(), time.perf_counter(), 0, 0
-        global_batch = cfg.batch_size * self.dist.world_size
+        self.meter, metrics, t0 = Meter(), {}, time.perf_counter()
         while p.epoch < cfg.epochs and p.step < self.total_steps:
-            pending = 0
-            for batch in self._loader(p.epoch, p.batch):
-                pending += 1
-                last = p.batch + 1 == self.batches_per_epoch
-                sync = pending == cfg.grad_accum or last
-                loss = self._micro_step(batch, sync)
-                p.batch += 1
-                p.samples_seen += global_batch
-                window_n += global_batch
-                trained += global_batch
-                if not sync:
-                    continue
-                norm = self._optimizer_step()
-                pending = 0
-                p.step += 1
-                bar.update(1)
-                if p.step % cfg.log_every == 0 or p.step == self.total_steps:
-                    rate = window_n / (time.perf_counter() - window_t)
-                    self.logger.log(
-                        p.step,
-                        {
-                            "loss": loss,
-                            "lr": self.scheduler.get_last_lr()[0],
-                            "logit_scale": self.model.scale().item(),
-                            "grad_norm": norm,
-                            "samples_per_s": rate,
-                        },
-                    )
-                    bar.set_postfix(loss=f"{loss:.3f}", sps=f"{rate:.1f}")
-                    window_t, window_n = time.perf_counter(), 0
-                if cfg.save_every and p.step % cfg.save_every == 0 and not last:
-                    self.save_last(metrics)
-                if self.on_step is not None:
-                    self.on_step(p)
-                if p.step >= self.total_steps:
-                    break
-            if p.batch >= self.batches_per_epoch:
-                p.epoch, p.batch = p.epoch + 1, 0
-                if cfg.eval_every and p.epoch % cfg.eval_every == 0:
-                    metrics = self.validate()
-            self.save_last(metrics)
+            self._epoch(bar, metrics)
+            with self.meter.paused():
+                if p.batch >= self.batches_per_epoch:
+                    p.epoch, p.batch = p.epoch + 1, 0
+                    if cfg.eval_every and p.epoch % cfg.eval_every == 0:
+                        metrics = self.validate()
+                self.save_last(metrics)
         bar.close()
         if self.validator is not None and not metrics:
             metrics = self.validate()
             self.save_last(metrics)
-        seconds = time.perf_counter() - t0
         self.logger.close()
         return TrainResult(
             output_dir=str(self.out),
             steps=p.step,
             epochs=p.epoch,
             samples_seen=p.samples_seen,
-            seconds=seconds,
-            samples_per_s=trained / seconds if seconds else 0.0,
+            seconds=time.perf_counter() - t0,
+            samples_per_s=self.meter.rate(),
             best_score=p.best_score if p.best_step >= 0 else None,
             best_step=p.best_step,
             final_metrics=metrics,
         )
+
+    def _epoch(self, bar, metrics: dict) -> None:
+        """The rest of the current epoch (or up to `total_steps`)."""
+        cfg, p = self.cfg, self.progress
+        global_batch = cfg.batch_size * self.dist.world_size
+        pending = 0
+        for batch in self._loader(p.epoch, p.batch):
+            pending += 1
+            last = p.batch + 1 == self.batches_per_epoch
+            sync = pending == cfg.grad_accum or last
+            loss = self._micro_step(batch, sync)
+            p.batch += 1
+            p.samples_seen += global_batch
+            self.meter.add(global_batch)
+            if not sync:
+                continue
+            norm = self._optimizer_step()
+            pending = 0
+            p.step += 1
+            bar.update(1)
+            if p.step % cfg.log_every == 0 or p.step == self.total_steps:
+                rate = self.meter.window_rate()
+                self.logger.log(
+                    p.step,
+                    {
+                        "loss": loss,
+                        "lr": max(self.scheduler.get_last_lr()),
+                        "logit_scale": self.model.scale().item(),
+                        "grad_norm": norm,
+                        "samples_per_s": rate,
+                    },
+                )
+                bar.set_postfix(loss=f"{loss:.3f}", sps=f"{rate:.1f}")
+            if cfg.save_every and p.step % cfg.save_every == 0 and not last:
+                with self.meter.paused():
+                    self.save_last(metrics)
+            if self.on_step is not None:
+                self.on_step(p)
+            if p.step >= self.total_steps:
+                return
+
+
+class Meter:
+    """Training throughput, excluding time spent validating and writing checkpoints."""
+
+    def __init__(self):
+        self.samples = self.window_samples = 0
+        self.seconds = self.window_seconds = 0.0
+        self._since = time.perf_counter()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.seconds += now - self._since
+        self.window_seconds += now - self._since
+        self._since = now
+
+    def add(self, n: int) -> None:
+        self.samples += n
+        self.window_samples += n
+
+    @contextlib.contextmanager
+    def paused(self):
+        self._tick()
+        try:
+            yield
+        finally:
+            self._since = time.perf_counter()
+
+    def window_rate(self) -> float:
+        """Samples/s since the last call."""
+        self._tick()
+        rate = self.window_samples / max(self.window_seconds, 1e-9)
+        self.window_samples, self.window_seconds = 0, 0.0
+        return rate
+
+    def rate(self) -> float:
+        self._tick()
+        return self.samples / max(self.seconds, 1e-9)
 
 
 def train(cfg: TrainConfig, resume: bool = False, on_step=None) -> TrainResult:
