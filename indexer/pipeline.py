@@ -18,11 +18,13 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
 
 from clapsearch.config import AudioConfig
+from clapsearch.errors import ClapsearchError
 from clapsearch.store_schema import FileRecord
 from indexer.scan import ScannedFile, content_hash
 
@@ -148,7 +150,13 @@ class DecodePool:
                 if len(pending) >= 2 * self.workers + 2:
                     break
             while pending:
-                result = pending.popleft().result()
+                try:
+                    result = pending.popleft().result()
+                except BrokenProcessPool:
+                    raise ClapsearchError(
+                        "A decoding worker process died (killed or out of memory); the files "
+                        "committed so far are kept, re-run `clapsearch index` to continue."
+                    ) from None
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.append(self._pool.submit(_decode_job, (nxt, config, hop_s)))
