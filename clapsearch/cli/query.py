@@ -87,10 +87,9 @@ def query(
     cosine similarities. Filters narrow the vector search itself, so -k results come back
     whenever that many files match.
     """
-    from clapsearch.library import Library, decode_query_bytes
-    from clapsearch.ranking import SearchFilter
-
     if queries_file is not None:
+        from clapsearch.library import decode_query_bytes
+
         texts = list(texts or []) + _read_queries(queries_file, decode_query_bytes)
     modes = sum([bool(texts), bool(audio), similar_to is not None])
     if modes != 1:
@@ -98,6 +97,10 @@ def query(
             "Give a text query, --audio FILE or --similar-to FILE (exactly one of them); "
             "to search by text, describe the sound in quotes."
         )
+    _require_index(index)  # before numpy, SQLAlchemy and FAISS are imported: a fast error
+    from clapsearch.library import Library
+    from clapsearch.ranking import SearchFilter
+
     filters = SearchFilter(glob, prefix, min_duration, max_duration)
     per_file = not segments
     with Library(index, model, device=device, precision=precision) as lib:
@@ -114,6 +117,15 @@ def query(
         _print_json(labels, hits)
     else:
         _print_table(labels, hits)
+
+
+def _require_index(index: Path | None) -> None:
+    from clapsearch.errors import IndexNotFoundError
+    from clapsearch.paths import db_path, resolve_index_dir
+
+    folder = resolve_index_dir(index)
+    if not db_path(folder).is_file():  # the same sentence as `IndexStore.open`
+        raise IndexNotFoundError(f"No index at {folder}: run `clapsearch index DIR` to build one.")
 
 
 def _read_queries(path: Path, decode) -> list[str]:
