@@ -135,9 +135,11 @@ class DecodePool:
                 self._pool.submit(_warm)
 
     def stream(
-        self, tasks: list[DecodeTask], config: AudioConfig, hop_s: float | None
+        self, tasks: list[DecodeTask], config: AudioConfig, hop_s: float | None, ahead: int = 0
     ) -> Iterator[Decoded | Failed]:
-        """Decode results in task order, up to 2 * workers + 2 files in flight."""
+        """Decode results in task order, with up to max(ahead, 2 * workers + 2) files in
+        flight: `ahead` should cover the next batch, so the workers fill it while the model
+        runs on this one (a smaller bound leaves the model waiting on decodes each batch)."""
         if self._pool is None:
             for t in tasks:
                 yield decode(t, config, hop_s)
@@ -147,7 +149,7 @@ class DecodePool:
         try:
             for t in it:
                 pending.append(self._pool.submit(_decode_job, (t, config, hop_s)))
-                if len(pending) >= 2 * self.workers + 2:
+                if len(pending) >= max(ahead, 2 * self.workers + 2):
                     break
             while pending:
                 try:
@@ -193,7 +195,7 @@ def embed_files(
     bs = embedder.audio_batch_size
     ready: list[Decoded] = []
     n_ready = 0
-    stream = pool.stream(tasks, embedder.audio_config, hop_s)
+    stream = pool.stream(tasks, embedder.audio_config, hop_s, ahead=2 * bs)
     exhausted = False
     while not exhausted or ready:
         while not exhausted and n_ready < bs:
