@@ -113,11 +113,29 @@ class IndexStore:
         self.meta: IndexMeta = None  # type: ignore[assignment]
 
     # --- opening ---------------------------------------------------------------------------
+    @staticmethod
+    def exists(path: str | os.PathLike | None) -> bool:
+        """Whether `path` holds an index (a database whose schema and meta row committed;
+        a process killed while creating one leaves a database without them)."""
+        db = db_path(resolve_index_dir(path))
+        if not db.is_file():
+            return False
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30.0)
+        except sqlite3.Error:
+            return False
+        try:
+            return con.execute("SELECT count(*) FROM index_meta").fetchone()[0] > 0
+        except sqlite3.Error:
+            return False
+        finally:
+            con.close()
+
     @classmethod
     def open(cls, path: str | os.PathLike | None, readonly: bool = True) -> IndexStore:
         """Open an existing index (`path` None: the default location)."""
         index_dir = resolve_index_dir(path)
-        if not db_path(index_dir).is_file():
+        if not IndexStore.exists(index_dir):
             raise IndexNotFoundError(
                 f"No index at {index_dir}: run `clapsearch index DIR` to build one."
             )
@@ -127,8 +145,8 @@ class IndexStore:
         except Exception:
             store.close()
             raise IndexNotFoundError(
-                f"{index_dir} does not hold a clapsearch index: run `clapsearch index DIR` "
-                f"with another --index, or delete it."
+                f"{index_dir} does not hold a readable clapsearch index: run `clapsearch index "
+                f"DIR` with another --index, or delete it."
             ) from None
         return store
 

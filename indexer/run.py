@@ -19,7 +19,7 @@ from pathlib import Path
 
 from clapsearch.annfile import read_header
 from clapsearch.errors import ClapsearchError, ModelMismatchError, UsageError
-from clapsearch.paths import ann_path, db_path, resolve_index_dir
+from clapsearch.paths import ann_path, resolve_index_dir
 from clapsearch.store import IndexStore, normalize_path
 from clapsearch.store_schema import IndexConfig
 from indexer.pipeline import DecodePool, DecodeTask, Embedded, default_workers, embed_files
@@ -78,6 +78,12 @@ def writer_lock(index_dir: Path):
         fh.close()
 
 
+def _remove_stale_temporaries(index_dir: Path) -> None:
+    """Half-written cache files of killed runs (`ann.faiss.tmp-<pid>`); we hold the lock."""
+    for tmp in index_dir.glob(ann_path(index_dir).name + ".tmp-*"):
+        tmp.unlink(missing_ok=True)
+
+
 def _requested_model(model: str | None, stored) -> str:
     """--model, else the model the index was built from, else $CLAPSEARCH_MODEL / default.
     (`clapsearch.loading` imports torch: only touched when it must be.)"""
@@ -100,7 +106,7 @@ def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str)
     if embedder is None:  # existing index, same model (checked when it is first loaded)
         store = IndexStore.open(index_dir, readonly=False)
         return _apply_options(store, opts, index_dir)
-    if not db_path(index_dir).is_file():
+    if not IndexStore.exists(index_dir):
         config = IndexConfig(hop_s=opts.hop_s)
         if opts.extensions:
             config = replace(config, extensions=opts.extensions)
@@ -176,8 +182,9 @@ def run_index(
     index_dir = resolve_index_dir(opts.index)
     summary = IndexSummary(str(index_dir))
     with writer_lock(index_dir):
+        _remove_stale_temporaries(index_dir)
         stored = None
-        if db_path(index_dir).is_file():
+        if IndexStore.exists(index_dir):
             with IndexStore.open(index_dir) as ro:
                 stored = ro.meta
         asked = _model_source(_requested_model(opts.model, stored))

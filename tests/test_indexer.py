@@ -206,3 +206,18 @@ def test_scan_hidden_symlink_loops_and_duplicates(tmp_path):
 def test_missing_root_is_one_sentence(tmp_path, tiny_clap_dir):
     with pytest.raises(UsageError, match="does not exist"):
         _index(tmp_path / "nope", tmp_path / "idx", tiny_clap_dir)
+
+
+def test_index_killed_while_being_created_is_recreated(tmp_path, tiny_clap_dir):
+    import sqlite3
+
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    con = sqlite3.connect(idx / "index.db")  # what a kill before the first COMMIT leaves
+    con.execute("PRAGMA journal_mode = WAL")
+    con.close()
+    (idx / "ann.faiss.tmp-999").write_bytes(b"half a file")
+    assert not IndexStore.exists(idx)
+    lib = _library(tmp_path, 1)
+    assert _index(lib, idx, tiny_clap_dir).indexed == 1
+    assert not (idx / "ann.faiss.tmp-999").exists()
