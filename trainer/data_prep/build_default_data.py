@@ -44,7 +44,7 @@ class BuildConfig:
     music: int = 320
     signals: int = 180
     mixtures: int = 360
-    real_repeat: int = 2  # real training clips appear this many times per epoch
+    real_repeat: int = 3  # real training clips appear this many times per epoch
     jobs: int = 1
 
 
@@ -122,13 +122,17 @@ def build(cfg: BuildConfig) -> dict:
         mix_specs = mixtures.specs(cfg.seed, cfg.mixtures, records)
         records += render_all(mix_specs, "mixtures", cfg, _generated_split)
     train = [r for r in records if r.split == "train"]
-    repeated = [r for r in train if r.source in ("esc50", "clotho")] * (cfg.real_repeat - 1)
     val = [r for r in records if r.split == "val"]
     test = [r for r in records if r.split == "test"]
+
+    def weighted(rows: list[ClipRecord]) -> list[ClipRecord]:
+        real_rows = [r for r in rows if r.source in ("esc50", "clotho")]
+        return rows + real_rows * (cfg.real_repeat - 1)
+
     manifests = {
-        "train": train + repeated,
+        "train": weighted(train),
         "val": val,
-        "trainval": train + repeated + val,
+        "trainval": weighted(train + val),
         "test": test,
     }
     for name, rows in manifests.items():
