@@ -116,13 +116,22 @@ def build_index(folder: Path, n_segments: int, model_id: str, source: str) -> No
     print(f"  wrote {written} segments in {f} files in {time.perf_counter() - t0:.0f} s")
 
 
-def ann_variant(folder: Path, kind: str, text_vectors: np.ndarray | None) -> dict:
-    """Install the `kind` ("exact" or "ann") FAISS cache for `folder`, building it once."""
+def ann_variant(
+    folder: Path, kind: str, text_vectors: np.ndarray | None, ivf_nlist: int | None = None
+) -> dict:
+    """Install the `kind` ("exact" or "ann") FAISS cache for `folder`, building it once.
+
+    ivf_nlist: build `IVF{nlist},Flat` with the indexer's own build and tuning steps instead
+    of the type `build_ann` picks (its IVF4096 k-means over 1M points does not finish in a
+    session on the shared 2-core machine)."""
     from dataclasses import replace
 
     from clapsearch.paths import ann_path
     from clapsearch.store import IndexStore
     from indexer.ann import build_ann
+
+    if ivf_nlist is not None and kind == "ann":
+        build_ann = lambda store, texts: build_ivf(store, texts, ivf_nlist)  # noqa: E731
 
     saved = folder / f"ann.{kind}.faiss"
     live = ann_path(folder)
@@ -139,6 +148,38 @@ def ann_variant(folder: Path, kind: str, text_vectors: np.ndarray | None) -> dic
         f"recall@10 {report.recall_at_10}, {report.params}"
     )
     return {"build_s": report.build_s}
+
+
+def build_ivf(store, text_vectors: np.ndarray | None, nlist: int):
+    """`indexer.ann.build_ann` with the IVF list count fixed (same build, probes, tuning)."""
+    from clapsearch.annfile import AnnHeader, write_ann
+    from clapsearch.paths import ann_path
+    from clapsearch.store import exact_topk
+    from indexer.ann import N_PROBES, AnnReport, _build, _tune, text_like_probes
+
+    t0 = time.perf_counter()
+    gen, ids, vecs = store.all_vectors()
+    meta, kind = store.meta, f"ivf{nlist}"
+    index = _build(kind, ids, vecs)
+    base = dict(
+        db_uuid=meta.db_uuid,
+        generation=gen,
+        model=meta.model,
+        dim=meta.dim,
+        index_type=kind,
+        ntotal=int(index.ntotal),
+    )
+    probes = text_like_probes(vecs, N_PROBES, text_vectors)
+    truth = np.concatenate(
+        [exact_topk(probes[i : i + 32], vecs, ids, 10)[1] for i in range(0, len(probes), 32)]
+    )
+    del vecs
+    params, recall = _tune(kind, index, base, probes, truth, meta.config.target_recall)
+    write_ann(
+        ann_path(store.index_dir), AnnHeader(**base, recall_at_10=recall, params=params), index
+    )
+    store.set_ann_info(kind, recall)
+    return AnnReport(kind, int(index.ntotal), recall, params, time.perf_counter() - t0)
 
 
 # --- measurement ----------------------------------------------------------------------------
@@ -342,6 +383,12 @@ def main() -> None:
     )
     ap.add_argument("--workdir", type=Path, default=WORKDIR)
     ap.add_argument("--cold", action="store_true", help="only the cold-start comparison")
+    ap.add_argument(
+        "--ivf-nlist",
+        type=int,
+        default=None,
+        help="build IVF{n},Flat instead of the indexer's choice (see ann_variant)",
+    )
     ap.add_argument("--no-text", action="store_true", help="skip the text encoder")
     args = ap.parse_args()
 
@@ -370,7 +417,7 @@ def main() -> None:
         ann_variant(folder, "exact", probe_texts)
         nq_exact = args.exact_queries or args.queries
         exact = measure_search(folder, queries[:nq_exact])
-        info = ann_variant(folder, "ann", probe_texts)
+        info = ann_variant(folder, "ann", probe_texts, args.ivf_nlist)
         ann = measure_search(folder, queries)
         filt = measure_search(
             folder, queries[:50], filters=SearchFilter(path_prefix="/bench/library/07/")
