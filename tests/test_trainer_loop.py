@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from clapsearch.config import to_dict
 from tests.conftest import esc50_files
 from trainer.config import TrainConfig, build
 
@@ -157,3 +158,37 @@ def test_train_cli_rejects_a_bad_config_in_one_sentence(tmp_path):
     result = CliRunner().invoke(app, ["train", "--config", str(cfg)])
     assert isinstance(result.exception, UsageError)
     assert "lists no data.train sources" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_and_write_one_checkpoint(tmp_path):
+    """DDP over gloo on CPU: both ranks step together (the global batch is 2 x 2 clips)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = _config(tmp_path, "ddp", epochs=1, batch_size=2, save_every=0, max_steps=2)
+    path = tmp_path / "ddp.json"
+    path.write_text(json.dumps(to_dict(cfg)))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    out = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "trainer",
+            "--config",
+            str(path),
+            "--set",
+            "threads=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])  # printed by rank 0 only
+    assert summary["steps"] == 2 and summary["samples_seen"] == 8
+    state = torch.load(tmp_path / "ddp" / "last" / "trainer_state.pt", weights_only=False)
+    assert state["progress"]["step"] == 2

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from clapsearch.config import to_dict
+from clapsearch.errors import UsageError
 from clapsearch.features import clap_features
 from clapsearch.models import ClapsearchModel, Provenance, build_model, save_checkpoint
 from trainer.config import TrainConfig
@@ -180,6 +181,7 @@ class Trainer:
             self.optimizer, lr_lambda(o.warmup_steps, self.total_steps, o.min_lr_ratio)
         )
         self.progress = Progress()
+        self.validated_step = -1
         if resume:
             self.progress = load_resumable(
                 self.out / "last", self.model, self.optimizer, self.scheduler
@@ -198,12 +200,13 @@ class Trainer:
     def _setup_data(self) -> None:
         cfg = self.cfg
         if not cfg.data.train:
-            from clapsearch.errors import UsageError
-
             raise UsageError("the training config lists no data.train sources.")
         sources = [load_source(s) for s in cfg.data.train]
         examples = [ex for s in sources for ex in s.examples]
-        self.data_names = tuple(f"{s.name} ({len(s.examples)} clips)" for s in sources)
+        self.data_names = tuple(
+            f"{s.name} from {src.root} ({len(s.examples)} clips)"
+            for s, src in zip(sources, cfg.data.train)
+        )
         front = cfg.model.audio
         clip = int(round((cfg.data.clip_s or front.window_s) * front.sample_rate))
         cache = (
@@ -216,8 +219,6 @@ class Trainer:
             len(examples), cfg.batch_size, self.dist.world_size
         )
         if self.batches_per_epoch == 0:
-            from clapsearch.errors import UsageError
-
             raise UsageError(
                 f"{len(examples)} training clips make no full batch of {cfg.batch_size} x "
                 f"{self.dist.world_size} processes; lower batch_size."
@@ -306,6 +307,7 @@ class Trainer:
     def validate(self) -> dict:
         """Rank 0 scores the model; keeps `best/` when `best_metric` improved."""
         metrics = {}
+        self.validated_step = self.progress.step
         if self.validator is not None:
             metrics = self.validator(self.model, self.tokenizer)
             self.model.train()
@@ -343,7 +345,7 @@ class Trainer:
                         metrics = self.validate()
                 self.save_last(metrics)
         bar.close()
-        if self.validator is not None and not metrics:
+        if cfg.data.val and self.validated_step != p.step:  # same decision on every rank
             metrics = self.validate()
             self.save_last(metrics)
         self.logger.close()

@@ -73,6 +73,10 @@ class TransformersTextEncoder(TextEncoder):
                 )
         except (OSError, ValueError, KeyError) as err:
             raise ModelLoadError(f"Could not build the {cfg.name} text encoder: {err}") from None
+        if getattr(self.hf_model, "pooler", None) is not None:
+            # We pool `last_hidden_state` ourselves; an unused pooler would hold parameters
+            # that never get gradients, which DDP rejects (and it is dead weight).
+            self.hf_model.pooler = None
         self.config = cfg
         self.out_dim = int(self.hf_model.config.hidden_size)
 
