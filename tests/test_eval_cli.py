@@ -187,6 +187,27 @@ def test_manifest_run(model_args, capsys, tmp_path):
     payload = json.loads(out)
     assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (3, 4, 0)
 
+    keep = tmp_path / "keep.txt"
+    keep.write_text(f"{clips[1].name}\n{clips[2].name}\n")
+    code, out, err = run_cli(
+        [
+            "eval",
+            "retrieval",
+            "--dataset",
+            "manifest",
+            "--manifest",
+            str(manifest),
+            "--json",
+            "--only",
+            str(keep),
+            *model_args,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    payload = json.loads(out)
+    assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (2, 2, 0)
+
 
 def test_zeroshot_official_layout_json(model_args, capsys, tmp_path):
     esc50_files(1)

@@ -261,3 +261,38 @@ def test_classification_errors(tmp_path):
     (tmp_path / "esc50.csv").write_text("filename,fold,target,category\na.wav,x,1,dog\n")
     with pytest.raises(UsageError, match="non-integer fold"):
         load_esc50(tmp_path)
+
+
+def test_restrict_to_a_listed_subset(tmp_path):
+    clotho_files()
+    from clapsearch.eval.datasets import read_name_list, restrict
+
+    rows = _clotho_rows()
+    data = load_clotho(CLOTHO_DIR)
+    listing = tmp_path / "keep.txt"
+    listing.write_text(f"# held out\n{rows[3]['file_name']}\n\n{rows[1]['file_name']}\n")
+    small = restrict(data, read_name_list(listing))
+    assert [Path(p).name for p in small.audio_paths] == [rows[1]["file_name"], rows[3]["file_name"]]
+    assert small.captions[:5] == tuple(rows[1][f"caption_{k}"] for k in range(1, 6))
+    assert small.caption_to_audio == (0,) * 5 + (1,) * 5 and small.missing == ()
+
+    esc = load_esc50(ESC50_DIR)
+    one = restrict(esc, {Path(esc.audio_paths[0]).name})
+    assert len(one.audio_paths) == 1 and one.class_names == esc.class_names  # all 50 labels
+
+    with pytest.raises(UsageError, match="not in clotho/evaluation"):
+        restrict(data, {"typo.wav"})
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    with pytest.raises(UsageError, match="names no clips"):
+        read_name_list(empty)
+
+
+def test_restrict_keeps_listed_missing_clips(tmp_path):
+    root, _ = _audiocaps_root(tmp_path, "Y{youtube_id}.wav")
+    from clapsearch.eval.datasets import restrict
+
+    data = load_audiocaps(root)
+    kept = restrict(data, {"YabcDEF_1234.wav", "YMISSING0001.wav"})
+    assert len(kept.audio_paths) == 1 and [m.name for m in kept.missing] == ["MISSING0001_10"]
+    assert len(restrict(data, {"YabcDEF_1234.wav"}).missing) == 0

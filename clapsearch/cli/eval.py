@@ -35,6 +35,12 @@ class ZeroShotDataset(str, Enum):
 
 
 BatchOption = typer.Option(32, "--batch-size", min=1, help="Clips decoded and embedded per step.")
+OnlyOption = typer.Option(
+    None,
+    "--only",
+    help="Score only the clips whose file names are listed in this file, one per line "
+    "(e.g. a held-out split).",
+)
 WorkersOption = typer.Option(
     None, "--workers", min=1, help="Decoding threads (default: up to 4, the CPU count)."
 )
@@ -64,6 +70,7 @@ def retrieval(
     save_embeddings: Path = typer.Option(
         None, "--save-embeddings", help="Write audio.npy, text.npy and captions.json here."
     ),
+    only: Path = OnlyOption,
     batch_size: int = BatchOption,
     workers: int = WorkersOption,
     model: str = ModelOption,
@@ -77,11 +84,14 @@ def retrieval(
     (A2T). Missing or undecodable clips are counted, reported and excluded with their captions.
     """
     from clapsearch.eval import retrieval as bench
+    from clapsearch.eval.datasets import read_name_list, restrict
     from clapsearch.loading import load_embedder
 
     data = bench.load_retrieval_dataset(
         dataset.value, root, split, manifest, audio_pattern, audio_dir
     )
+    if only is not None:
+        data = restrict(data, read_name_list(only))
     embedder = load_embedder(model, device=device, precision=precision)
     result = bench.run_retrieval(embedder, data, batch_size=batch_size, workers=workers)
     if save_embeddings is not None:
@@ -99,6 +109,7 @@ def zeroshot(
     template: str = typer.Option(
         "This is a sound of {label}.", "--template", help="Prompt; {label} is the class name."
     ),
+    only: Path = OnlyOption,
     batch_size: int = BatchOption,
     workers: int = WorkersOption,
     model: str = ModelOption,
@@ -111,9 +122,12 @@ def zeroshot(
     Class names have underscores replaced by spaces before filling the template.
     """
     from clapsearch.eval import zeroshot as bench
+    from clapsearch.eval.datasets import read_name_list, restrict
     from clapsearch.loading import load_embedder
 
     data = bench.load_classification_dataset(dataset.value, root)
+    if only is not None:
+        data = restrict(data, read_name_list(only))
     bench.prompts(data.class_names, template)  # a bad template fails before the model loads
     embedder = load_embedder(model, device=device, precision=precision)
     result = bench.run_zeroshot(embedder, data, template, batch_size=batch_size, workers=workers)

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from clapsearch.errors import UsageError
 
@@ -101,6 +102,39 @@ class ClassificationSet:
             folds=tuple(self.folds[i] for i in keep),
             missing=self.missing + tuple(failures),
         )
+
+
+DatasetT = TypeVar("DatasetT", RetrievalSet, ClassificationSet)
+
+
+def read_name_list(path: str | Path) -> set[str]:
+    """File names, one per line (blank lines and `#` comments ignored)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as err:
+        raise UsageError(f"clip list {path} does not exist.") from err
+    except UnicodeDecodeError as err:
+        raise UsageError(f"clip list {path} is not UTF-8 text.") from err
+    names = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    if not names:
+        raise UsageError(f"clip list {path} names no clips.")
+    return names
+
+
+def restrict(dataset: DatasetT, names: set[str]) -> DatasetT:
+    """Keep only the clips whose file name is in `names` (e.g. a held-out split); the rest
+    are left out on purpose, so they do not count as missing. Every name must be a clip of
+    the benchmark (listed, present or missing), so a typo cannot silently shrink the set."""
+    present = [Path(p).name for p in dataset.audio_paths]
+    known = set(present) | {Path(m.path).name for m in dataset.missing}
+    unknown = names - known
+    if unknown:
+        example = sorted(unknown)[0]
+        raise UsageError(
+            f"{len(unknown)} listed clip(s) are not in {dataset.name} (e.g. {example!r})."
+        )
+    out = dataset.drop([i for i, n in enumerate(present) if n not in names], ())
+    return replace(out, missing=tuple(m for m in out.missing if Path(m.path).name in names))
 
 
 # --- helpers -------------------------------------------------------------------------------
