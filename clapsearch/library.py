@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from clapsearch.errors import EmptyIndexError, ModelMismatchError, UsageError
-from clapsearch.ranking import SearchFilter, SearchHit, mean_direction, rank
+from clapsearch.ranking import ChunkedExact, SearchFilter, SearchHit, mean_direction, rank
 
 if TYPE_CHECKING:
     from clapsearch.embedder import Embedder
@@ -141,6 +141,7 @@ class Library:
         self._embedder = embedder
         self._store = None
         self._checked = False
+        self._segments: int | None = None
         self.notify = notify
 
     # --- lazy resources ------------------------------------------------------------------
@@ -276,7 +277,7 @@ class Library:
                 max_duration_s=filters.max_duration_s,
             )
         with few_threads(len(vectors)):
-            return rank(
+            hits = rank(
                 self.store,
                 vectors,
                 k,
@@ -285,13 +286,36 @@ class Library:
                 exclude=exclude,
                 limit=self._segment_count(),
             )
+            if allowed is not None:
+                hits = self._refill_filtered(vectors, hits, k, allowed, per_file, exclude)
+        return hits
+
+    def _refill_filtered(self, vectors, hits, k, allowed, per_file, exclude):
+        """Filtered queries that came back short from an ANN id-selector search are redone
+        exactly over the allowed ids (`ChunkedExact`): k files whenever k match."""
+        from clapsearch.store import EXACT_SUBSET_MAX
+
+        short = [i for i, h in enumerate(hits) if len(h) < k]
+        if not short or len(allowed) <= EXACT_SUBSET_MAX:  # the store was exact already
+            return hits
+        redo = rank(
+            ChunkedExact(self.store, EXACT_SUBSET_MAX),
+            vectors[short],
+            k,
+            allowed_ids=allowed,
+            per_file=per_file,
+            exclude=[exclude[i] for i in short] if exclude else None,
+        )
+        for i, h in zip(short, redo, strict=True):
+            hits[i] = h
+        return hits
 
     # --- helpers -------------------------------------------------------------------------
-    def _segment_count(self) -> int | None:
-        count = getattr(self, "_segments", None)
-        if count is None:
-            count = self._segments = int(self.store.status().segments)
-        return count
+    def _segment_count(self) -> int:
+        """Windows in the index, counted once per Library (caps the over-fetch)."""
+        if self._segments is None:
+            self._segments = int(self.store.status().segments)
+        return self._segments
 
     def _searchable(self) -> None:
         if not self._segment_count():

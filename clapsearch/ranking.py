@@ -175,6 +175,37 @@ def _collect(
     return hits, valid < len(ids)
 
 
+class ChunkedExact:
+    """A `SegmentSource` view that answers filtered searches exactly, `chunk` allowed ids at a
+    time (the store searches id sets up to its `EXACT_SUBSET_MAX` by brute force over their
+    stored vectors), merging the chunks' top lists.
+
+    Why: an ANN search restricted by an id selector can starve (HNSW's graph walk or IVF's
+    probed lists hold few allowed vectors) and return fewer windows than exist; `Library`
+    reruns such short filtered queries through this view so a filter still yields k files.
+    """
+
+    def __init__(self, store: SegmentSource, chunk: int):
+        self.store = store
+        self.chunk = max(1, int(chunk))
+
+    def search(self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None):
+        if allowed_ids is None:
+            return self.store.search(queries, k)
+        parts = [
+            self.store.search(queries, k, allowed_ids=allowed_ids[lo : lo + self.chunk])
+            for lo in range(0, len(allowed_ids), self.chunk)
+        ]
+        scores = np.concatenate([p[0] for p in parts], axis=1)
+        ids = np.concatenate([p[1] for p in parts], axis=1)
+        scores = np.where(ids < 0, -np.inf, scores)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
+
+    def segments(self, ids: Sequence[int]) -> dict[int, Segment]:
+        return self.store.segments(ids)
+
+
 class _FileMemo:
     """Asks an exclusion predicate once per file id."""
 
@@ -198,4 +229,4 @@ def mean_direction(vectors: np.ndarray) -> np.ndarray:
     return mean / norm if norm > 0 else mean
 
 
-__all__ = ["SearchFilter", "SearchHit", "mean_direction", "rank"]
+__all__ = ["ChunkedExact", "SearchFilter", "SearchHit", "mean_direction", "rank"]

@@ -187,3 +187,34 @@ def test_loads_the_model_the_index_records(tiny_index, words_embedder):
         assert lib.embedder.identity == words_embedder.identity
     with Library(tiny_index[0], embedder=words_embedder) as lib:
         assert [h.path for h in lib.search("a cat meows", k=3)] == [h.path for h in hits]
+
+
+def test_starved_filtered_ann_search_is_redone_exactly(
+    lib, tiny_index, words_embedder, monkeypatch
+):
+    """An id-selector ANN search that returns too few windows must not shorten the results."""
+    import clapsearch.store as store_module
+
+    monkeypatch.setattr(store_module, "EXACT_SUBSET_MAX", 3)
+    real = lib.store
+
+    class Starving:  # what HNSW/IVF with a selective IDSelector can do: one window, then -1
+        def search(self, queries, k, allowed_ids=None):
+            scores, ids = real.search(queries, k, allowed_ids=allowed_ids)
+            if allowed_ids is not None and len(allowed_ids) > 3:
+                ids = ids.copy()
+                ids[:, 1:] = -1
+            return scores, ids
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    lib._store = Starving()
+    stored = tiny_index[1]
+    clotho = str(CLOTHO_DIR / "evaluation")
+    n_match = sum(p.startswith(clotho) for p in stored)
+    hits = lib.search(
+        "water flows in a stream", k=n_match, filters=SearchFilter(path_prefix=clotho)
+    )
+    q = words_embedder.embed_text(["water flows in a stream"])[0]
+    assert_same(hits, brute_force(stored, q, n_match, keep=lambda p: p.startswith(clotho)))
