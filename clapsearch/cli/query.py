@@ -1,5 +1,12 @@
 """`clapsearch query`: text, audio or an indexed file in; ranked sounds out (a thin layer over
-`clapsearch.library.Library`)."""
+`clapsearch.library.Library`).
+
+Output: a table (rank, score, time range, path) for people; with `--json`, JSON lines: one
+object `{"query": str, "results": [{"path", "score", "start", "end"}, ...]}` per query, in the
+order the queries were given, results in rank order. One query therefore prints exactly one
+JSON document (the issue's contract); several print one per line (`jq -s` makes a list).
+Scores are cosine similarities; start/end are seconds into the file.
+"""
 
 from __future__ import annotations
 
