@@ -135,3 +135,13 @@ def test_config_file_and_overrides(tmp_path):
         load_train_config(path, ["epochs"])
     with pytest.raises(UsageError, match="does not exist"):
         load_train_config(tmp_path / "missing.yaml")
+
+
+def test_every_shipped_config_parses():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        cfg = load_train_config(path)
+        assert cfg.data.train, path

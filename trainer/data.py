@@ -102,9 +102,8 @@ def _esc50(src: DataSource) -> SourceData:
             picked.append((str(path), label_index[int(r["target"])]))
     if not picked:
         raise UsageError(f"ESC-50 under {root} has no clips for folds {src.folds} part {src.part}.")
-    fill = lambda t, label: t.format(label=label)  # noqa: E731
     examples = tuple(
-        Example(p, tuple(fill(t, class_names[y]) for t in src.templates)) for p, y in picked
+        Example(p, tuple(t.format(label=class_names[y]) for t in src.templates)) for p, y in picked
     )
     first_of_class: dict[int, str] = {}
     for p, y in picked:
@@ -113,11 +112,11 @@ def _esc50(src: DataSource) -> SourceData:
     eval_set = EvalSet(
         name=f"esc50/{src.part}",
         audio_paths=tuple(first_of_class[y] for y in labels),
-        captions=tuple(fill(src.templates[0], class_names[y]) for y in labels),
+        captions=tuple(src.templates[0].format(label=class_names[y]) for y in labels),
         caption_to_audio=tuple(range(len(labels))),
         zs_paths=tuple(p for p, _ in picked),
         zs_labels=tuple(y for _, y in picked),
-        prompts=tuple(fill(src.templates[0], c) for c in class_names),
+        prompts=tuple(src.templates[0].format(label=c) for c in class_names),
     )
     return SourceData(eval_set.name, examples, eval_set)
 
