@@ -131,8 +131,13 @@ class DecodePool:
         if workers > 0:
             ctx = mp.get_context("spawn")
             self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
-            for _ in range(workers):  # start them now: imports run while the model loads
-                self._pool.submit(_warm)
+            # start them now: their imports run while the model loads
+            self._warming = [self._pool.submit(_warm) for _ in range(workers)]
+
+    def wait_ready(self) -> None:
+        """Block until every worker has imported its modules (benchmarks)."""
+        for fut in getattr(self, "_warming", []):
+            fut.result()
 
     def stream(
         self, tasks: list[DecodeTask], config: AudioConfig, hop_s: float | None, ahead: int = 0
