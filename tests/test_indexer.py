@@ -49,6 +49,7 @@ def _topk(idx, queries, k=5):
         return [[(recs[i].path, recs[i].start_s) for i in row if i >= 0] for row in ids], scores
 
 
+@pytest.mark.slow
 def test_incremental_touch_modify_delete_move(tmp_path, tiny_clap_dir):
     lib = _library(tmp_path)
     idx = tmp_path / "idx"
@@ -88,6 +89,7 @@ def test_incremental_touch_modify_delete_move(tmp_path, tiny_clap_dir):
     np.testing.assert_array_equal(s1, s2)
 
 
+@pytest.mark.slow
 def test_vectors_equal_embed_audio_per_window(tmp_path, tiny_clap_dir, tiny_embedder):
     from clapsearch.audio import load_audio
 
@@ -141,6 +143,7 @@ def test_permission_denied_is_a_failure(tmp_path, tiny_clap_dir):
     assert s.indexed == 1 and s.failed == 1
 
 
+@pytest.mark.slow
 def test_odd_valid_files_are_indexed(tmp_path, tiny_clap_dir):
     lib = tmp_path / "lib"
     lib.mkdir()

@@ -20,6 +20,7 @@ STATUS_KEYS = {"files", "segments", "failed", "duration_s", "model", "dim", "ind
                "recall_at_10", "bytes_on_disk"}
 
 
+@pytest.mark.slow
 def test_index_then_status_json_and_errors(tmp_path, tiny_clap_dir, tiny_embedder):
     lib = tmp_path / "lib"
     lib.mkdir()
