@@ -11,9 +11,9 @@ own `indexer.ann.build_ann` (HNSW32 up to 300k vectors, IVF beyond; knob tuned t
 >= 0.95 on text-like probes). "exact" is the same index with a flat inner-product cache.
 
 Vectors are synthetic, with a modality gap like CLAP's: audio windows sit in one cone
-(`normalize(m_audio + u_concept + 0.7 g_file + 0.4 h_window)`), text queries in another
-(`normalize(m_text + u_concept + 0.7 n)`), so a text query's cosine to matching audio is ~0.4
-and ANN recall is measured on the hard, text-like case. Files have 1-19 windows.
+(`normalize(m_audio + meaning + 0.7 g_file + 0.4 h_window)`), text queries in another
+(`normalize(m_text + meaning + 0.7 n)`), where a meaning mixes 3 of 4096 atom directions, so
+ANN recall is measured on the hard, text-like case. Files have 1-19 windows.
 
 The text encoder is the laion/clap-htsat-unfused architecture (RoBERTa-base text tower, 512-d)
 with random weights (no hub access here; time depends on shapes) and a small BPE vocabulary;
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 DIM = 512
-N_CONCEPTS = 1000
+N_ATOMS = 4096
 WORKDIR = Path.home() / ".cache" / "clapsearch" / "bench-query"
 QUERY_TEXTS = [
     "dog barking in the rain",
@@ -63,31 +63,35 @@ QUERY_TEXTS = [
 
 # --- synthetic data -------------------------------------------------------------------------
 class Space:
-    """The synthetic embedding space: concept directions and the two modality means."""
+    """The synthetic embedding space. A sound's meaning is a random mix of 3 of `N_ATOMS`
+    atom directions (a continuum of concepts, so IVF lists cannot line up with a few clusters);
+    audio and text add their own modality mean and noise."""
 
     def __init__(self, seed: int = 0):
         rng = np.random.default_rng(seed)
-        unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
-        self.concepts = unit(rng.standard_normal((N_CONCEPTS, DIM))).astype(np.float32)
-        self.m_audio, self.m_text = unit(rng.standard_normal((2, DIM))).astype(np.float32)
+        self.atoms = self._unit(rng.standard_normal((N_ATOMS, DIM)))
+        self.m_audio, self.m_text = self._unit(rng.standard_normal((2, DIM)))
 
     @staticmethod
-    def _noise(rng, shape):
-        x = rng.standard_normal(shape).astype(np.float32)
-        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    def _unit(x: np.ndarray) -> np.ndarray:
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    def _meanings(self, rng, n: int) -> np.ndarray:
+        picks = rng.integers(N_ATOMS, size=(n, 3))
+        weights = rng.dirichlet(np.ones(3), size=n).astype(np.float32)
+        return self._unit(np.einsum("nk,nkd->nd", weights, self.atoms[picks]))
 
     def audio_file(self, rng, n_windows: int) -> np.ndarray:
         """`(n_windows, DIM)` unit window vectors of one file."""
-        c = self.concepts[rng.integers(N_CONCEPTS)]
-        center = self.m_audio + c + 0.7 * self._noise(rng, DIM)
-        v = center + 0.4 * self._noise(rng, (n_windows, DIM))
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
+        center = (
+            self.m_audio + self._meanings(rng, 1)[0] + 0.7 * self._unit(rng.standard_normal(DIM))
+        )
+        return self._unit(center + 0.4 * self._unit(rng.standard_normal((n_windows, DIM))))
 
     def text_queries(self, n: int, seed: int = 1) -> np.ndarray:
         rng = np.random.default_rng(seed)
-        c = self.concepts[rng.integers(N_CONCEPTS, size=n)]
-        v = self.m_text + c + 0.7 * self._noise(rng, (n, DIM))
-        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        noise = self._unit(rng.standard_normal((n, DIM)))
+        return self._unit(self.m_text + self._meanings(rng, n) + 0.7 * noise)
 
 
 def build_index(folder: Path, n_segments: int, model_id: str, source: str) -> None:
@@ -187,7 +191,7 @@ class TimedStore:
     """Wraps an IndexStore and accumulates the time spent in search and metadata calls."""
 
     def __init__(self, store):
-        self.store, self.search_s, self.meta_s = store, 0.0, 0.0
+        self.store, self.search_s, self.meta_s, self.filter_s = store, 0.0, 0.0, 0.0
 
     def search(self, *args, **kwargs):
         t = time.perf_counter()
@@ -203,6 +207,16 @@ class TimedStore:
         finally:
             self.meta_s += time.perf_counter() - t
 
+    def segment_ids_where(self, **kwargs):
+        t = time.perf_counter()
+        try:
+            return self.store.segment_ids_where(**kwargs)
+        finally:
+            self.filter_s += time.perf_counter() - t
+
+    def __getattr__(self, name):  # status, meta, close: the store's own
+        return getattr(self.store, name)
+
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1e3, q))
@@ -210,28 +224,24 @@ def pct(values: list[float], q: float) -> float:
 
 def measure_search(folder: Path, queries: np.ndarray, k: int = 10, filters=None) -> dict:
     """Warm per-query latency of `Library.search_vectors` (ms) and its ids for recall."""
-    from clapsearch.library import Library, few_threads
-    from clapsearch.ranking import rank
+    from clapsearch.library import Library
 
     lib = Library(folder)
     for q in queries:  # warm: FAISS cache loaded, every page these queries touch cached
         lib.search_vectors(q[None], k, filters)
-    timed = TimedStore(lib.store)
-    total, cpu, search, meta, files = [], [], [], [], []
+    timed = lib._store = TimedStore(lib.store)  # Library.search_vectors, parts timed
+    total, cpu, search, meta, filt, files = [], [], [], [], [], []
     for q in queries:
-        timed.search_s = timed.meta_s = 0.0
-        c = time.process_time()
-        t = time.perf_counter()
-        allowed = None
-        if filters is not None:
-            allowed = lib.store.segment_ids_where(path_prefix=filters.path_prefix)
-        with few_threads(1):  # as Library.search_vectors does for a single query
-            hits = rank(timed, q[None], k, allowed_ids=allowed, limit=lib._segment_count())[0]
+        timed.search_s = timed.meta_s = timed.filter_s = 0.0
+        c, t = time.process_time(), time.perf_counter()
+        hits = lib.search_vectors(q[None], k, filters)[0]
         total.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
         search.append(timed.search_s)
         meta.append(timed.meta_s)
+        filt.append(timed.filter_s)
         files.append([h.path for h in hits])
+    lib._store = timed.store
     _, seg_ids = lib.store.search(queries, k)
     lib.close()
     return {
@@ -241,6 +251,7 @@ def measure_search(folder: Path, queries: np.ndarray, k: int = 10, filters=None)
         "p99": pct(total, 99),
         "search_p50": pct(search, 50),
         "meta_p50": pct(meta, 50),
+        "filter_p50": pct(filt, 50),
         "files": files,
         "segments": seg_ids,
     }
@@ -417,7 +428,10 @@ def main() -> None:
         ann_variant(folder, "exact", probe_texts)
         nq_exact = args.exact_queries or args.queries
         exact = measure_search(folder, queries[:nq_exact])
-        info = ann_variant(folder, "ann", probe_texts, args.ivf_nlist)
+        from indexer.ann import HNSW_MAX
+
+        nlist = args.ivf_nlist if n > HNSW_MAX else None  # build_ann picks HNSW up to there
+        info = ann_variant(folder, "ann", probe_texts, nlist)
         ann = measure_search(folder, queries)
         filt = measure_search(
             folder, queries[:50], filters=SearchFilter(path_prefix="/bench/library/07/")
@@ -435,7 +449,8 @@ def main() -> None:
             print(
                 f"  {name:<18} search+meta wall p50 {r['p50']:7.2f} ms p99 {r['p99']:7.2f} ms; "
                 f"CPU p50 {r['cpu_p50']:6.2f} ms p99 {r['cpu_p99']:6.2f} ms "
-                f"(wall search p50 {r['search_p50']:.2f}, metadata p50 {r['meta_p50']:.2f})"
+                f"(wall search p50 {r['search_p50']:.2f}, metadata p50 {r['meta_p50']:.2f}"
+                + (f", filter ids p50 {r['filter_p50']:.2f})" if r["filter_p50"] else ")")
             )
         print(
             f"  recall@10 {kind} vs exact on {nq_exact} text-like queries: segments "
