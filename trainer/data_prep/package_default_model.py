@@ -11,6 +11,7 @@ here before anything is written). Resumable state (optimizer, RNG) is not copied
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,9 +34,27 @@ def half_copy(src: Path, dest: Path) -> None:
     for name in KEEP:
         path = src / name
         (shutil.copytree if path.is_dir() else shutil.copy2)(path, dest / name)
+    portable_config(dest / "clapsearch.json")
     state = safetensors.torch.load_file(str(src / "model.safetensors"))
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     safetensors.torch.save_file(half, str(dest / "model.safetensors"), {"format": "pt"})
+
+
+def portable_config(path: Path) -> None:
+    """Name the bundled MiniLM by its alias instead of this machine's site-packages path, and
+    point the provenance at the model card."""
+    from clapsearch.models.text import bundled_minilm
+
+    meta = json.loads(path.read_text())
+    text = meta["model"]["text_encoder"]
+    for key in ("pretrained", "tokenizer"):
+        if text.get(key) and Path(text[key]).resolve() == Path(bundled_minilm()).resolve():
+            text[key] = "minilm"
+    meta["provenance"]["notes"] = (
+        "clapsearch packaged default model; data, recipe and held-out metrics in "
+        "docs/model-card.md (configs/default_model.yaml, trainer/data_prep/)."
+    )
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def check_close(a: Path, b: Path, min_cos: float = 0.995) -> float:
