@@ -57,4 +57,4 @@ default-model-data: $(STAMP) default-model-deps
 default-model: default-model-data
 	nice -n 10 $(BIN)/clapsearch train --config configs/default_model.yaml
 	$(BIN)/python -m trainer.data_prep.package_default_model runs/default_model/last
-	$(BIN)/python -m trainer.data_prep.evaluate_default --model clapsearch/assets/default_model --data $(DEFAULT_MODEL_DATA)
+	$(BIN)/python -m trainer.data_prep.evaluate_default --model clapsearch/assets/default_model
