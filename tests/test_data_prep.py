@@ -170,3 +170,22 @@ def test_package_default_model_halves_weights_and_still_loads(tiny_native_dir, t
     ref = load_embedder(str(tiny_native_dir), device="cpu", precision="fp32")
     a, b = emb.embed_text(["a dog barking"]), ref.embed_text(["a dog barking"])
     assert float((a * b).sum()) > 0.995
+
+
+def test_default_model_config_loads_and_matches_the_packaged_model():
+    """configs/default_model.yaml is the recipe of clapsearch/assets/default_model: same
+    front end, towers and heads (a drift would make `make default-model` ship another model)."""
+    config_mod = pytest.importorskip("trainer.config")
+    from clapsearch.assets import default_model_dir
+    from clapsearch.models.checkpoint import read_checkpoint_meta
+
+    cfg = config_mod.load_train_config(bdd.REPO / "configs" / "default_model.yaml")
+    assert cfg.freeze_text and cfg.model.text_encoder.name == "minilm"
+    assert cfg.data.train[0].root.endswith("trainval.jsonl")
+    folder = default_model_dir()
+    if folder is None:
+        pytest.skip("no default model packaged")
+    shipped, _ = read_checkpoint_meta(folder)
+    assert shipped.audio == cfg.model.audio
+    assert shipped.embed_dim == cfg.model.embed_dim and shipped.projection == cfg.model.projection
+    assert shipped.audio_encoder.channels == tuple(cfg.model.audio_encoder.channels)
