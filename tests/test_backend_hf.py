@@ -123,3 +123,18 @@ def test_bf16_weights_stay_close_to_fp32(tiny_clap_dir):
     assert bf16.dtype == torch.bfloat16
     assert _cosines(bf16.embed_audio(clips), fp32.embed_audio(clips)).min() >= 0.99
     assert _cosines(bf16.embed_text(TEXTS), fp32.embed_text(TEXTS)).min() >= 0.99
+
+
+def test_default_model_is_the_packaged_offline_checkpoint(monkeypatch):
+    """No --model and no CLAPSEARCH_MODEL: the shipped model loads with no network."""
+    from clapsearch.assets import default_model_dir
+    from clapsearch.loading import DEFAULT_MODEL, resolve_model_name, resolve_model_path
+
+    monkeypatch.delenv("CLAPSEARCH_MODEL", raising=False)
+    assert resolve_model_name(None) == DEFAULT_MODEL == "default"
+    if default_model_dir() is None:
+        pytest.skip("the packaged default model is not in this checkout")
+    assert resolve_model_path("default") == str(default_model_dir())
+    embedder = load_embedder(None, device="cpu", precision="fp32")
+    assert embedder.identity.startswith("clapsearch:")
+    assert embedder.embed_text(["a dog barking"]).shape == (1, embedder.dim)

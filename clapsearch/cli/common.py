@@ -10,8 +10,8 @@ import typer
 
 MODEL_HELP = (
     "Model: a hub id (laion/clap-htsat-unfused, laion/larger_clap_general, ...), a transformers "
-    "CLAP directory or a clapsearch checkpoint directory. Default: $CLAPSEARCH_MODEL, else the "
-    "built-in default."
+    "CLAP directory or a clapsearch checkpoint directory. Default: $CLAPSEARCH_MODEL, else "
+    "`default`, the small offline model shipped with clapsearch (docs/model-card.md)."
 )
 ModelOption = typer.Option(None, "--model", "-m", help=MODEL_HELP, show_default=False)
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
