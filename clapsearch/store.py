@@ -495,6 +495,27 @@ class IndexStore:
             )
         self.refresh_meta()
 
+    def changes_since(
+        self, cache_ids: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """What an ANN cache holding `cache_ids` (sorted) lacks, from one snapshot:
+        `(generation, dead ids (in the cache, gone), fresh ids, fresh vectors (m, dim))`.
+        AUTOINCREMENT ids make every id the cache lacks larger than its largest."""
+        top = int(cache_ids[-1]) if len(cache_ids) else -1
+        with self._txn() as conn:
+            gen = conn.execute(text("SELECT generation FROM index_meta WHERE id = 1")).scalar()
+            live = np.fromiter(
+                (r[0] for r in conn.execute(text("SELECT id FROM segments WHERE id <= :t"),
+                                            dict(t=top))),
+                dtype=np.int64,
+            )
+            rows = conn.execute(
+                text("SELECT id, vector FROM segments WHERE id > :t ORDER BY id"), dict(t=top)
+            ).all()
+        dead = np.setdiff1d(cache_ids, live)
+        fresh = np.array([r[0] for r in rows], dtype=np.int64)
+        return int(gen), dead, fresh, decode_vectors([r[1] for r in rows], self.meta.dim)
+
     def all_vectors(self) -> tuple[int, np.ndarray, np.ndarray]:
         """`(generation, ids (n,) int64 sorted, vectors (n, dim) float32)` from one snapshot:
         what an ANN cache is built from."""

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from clapsearch.annfile import AnnHeader, search_params, write_ann
+from clapsearch.annfile import AnnCache, AnnHeader, search_params, write_ann
 from clapsearch.paths import ann_path
 from clapsearch.store import IndexStore
 from clapsearch.store_schema import IndexConfig
@@ -120,6 +120,38 @@ def _tune(kind: str, index, header_base: dict, probes, truth_ids, target: float)
     return {key: value}, recall
 
 
+UPDATE_MAX_FRACTION = 0.1  # ANN caches take in-place updates up to this share of changes
+
+
+def update_ann(store: IndexStore, cache: AnnCache) -> AnnReport | None:
+    """Bring a valid cache up to the database's generation in place (remove the ids deleted
+    since, add the ones added since), or return None when a full rebuild is due: the size
+    class changed (`choose_type`), HNSW lost vectors (it cannot remove), or an ANN cache saw
+    more than `UPDATE_MAX_FRACTION` of changes (its tuned knob and recall would go stale; a
+    small update keeps the last measured recall)."""
+    import faiss
+
+    t0 = time.perf_counter()
+    gen, dead, fresh_ids, fresh_vecs = store.changes_since(cache.ids)
+    kind = cache.header.index_type
+    n = len(cache.ids) - len(dead) + len(fresh_ids)
+    if choose_type(n, store.meta.config) != kind:
+        return None
+    if kind != "flat" and len(dead) + len(fresh_ids) > UPDATE_MAX_FRACTION * max(n, 1):
+        return None
+    if len(dead) and kind.startswith("hnsw"):
+        return None
+    index = cache.index
+    if len(dead):
+        index.remove_ids(faiss.IDSelectorBatch(dead))
+    if len(fresh_ids):
+        index.add_with_ids(fresh_vecs, fresh_ids)
+    header = replace(cache.header, generation=gen, ntotal=int(index.ntotal))
+    write_ann(ann_path(store.index_dir), header, index)
+    return AnnReport(kind, int(index.ntotal), header.recall_at_10, dict(header.params),
+                     time.perf_counter() - t0)
+
+
 def build_ann(store: IndexStore, text_vectors: np.ndarray | None = None) -> AnnReport:
     """Rebuild `ann.faiss` from one snapshot of the database and record its type and recall."""
     t0 = time.perf_counter()
@@ -143,4 +175,5 @@ def build_ann(store: IndexStore, text_vectors: np.ndarray | None = None) -> AnnR
     return AnnReport(kind, int(index.ntotal), recall, params, time.perf_counter() - t0)
 
 
-__all__ = ["AnnReport", "PROBE_TEXTS", "build_ann", "choose_type", "text_like_probes"]
+__all__ = ["AnnReport", "PROBE_TEXTS", "build_ann", "choose_type", "text_like_probes",
+           "update_ann"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -260,26 +259,28 @@ def _commit(store: IndexStore, item, summary: IndexSummary) -> None:
 
 
 def _refresh_ann(store: IndexStore, lazy: LazyEmbedder, summary: IndexSummary) -> None:
-    """Rebuild the ANN cache when it does not reflect the database's generation."""
-    from indexer.ann import PROBE_TEXTS, build_ann, choose_type
+    """Bring the ANN cache to the database's generation: in place when the changes are small
+    (`update_ann`), else rebuilt (probing recall with the model's own text embeddings)."""
+    from clapsearch.annfile import read_ann
+    from indexer.ann import PROBE_TEXTS, build_ann, choose_type, update_ann
 
     meta = store.refresh_meta()
-    header = read_header(ann_path(store.index_dir))
-    fresh = (header is not None and header.db_uuid == meta.db_uuid
-             and header.generation == meta.generation)
-    if not fresh:
-        n = store.status().segments
+    path = ann_path(store.index_dir)
+    header = read_header(path)
+    valid = header is not None and header.db_uuid == meta.db_uuid and header.dim == meta.dim
+    if valid and header.generation == meta.generation:
+        summary.index_type, summary.recall_at_10 = meta.index_type, meta.recall_at_10
+        return
+    report = None
+    if valid:
+        cache = read_ann(path)
+        report = update_ann(store, cache) if cache is not None else None
+    if report is None:
         texts = None
-        if choose_type(n, meta.config) != "flat":
+        if choose_type(store.status().segments, meta.config) != "flat":
             texts = lazy.get().embed_text(list(PROBE_TEXTS))
         report = build_ann(store, texts)
-        summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
-    else:
-        summary.index_type, summary.recall_at_10 = meta.index_type, meta.recall_at_10
-
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
+    summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
 
 
 __all__ = ["IndexOptions", "IndexSummary", "open_for_writing", "run_index", "writer_lock"]

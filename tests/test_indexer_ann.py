@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clapsearch.annfile import read_header
+from clapsearch.annfile import read_ann, read_header
 from clapsearch.store import IndexStore, exact_topk
 from clapsearch.store_schema import FileRecord, IndexConfig
-from indexer.ann import build_ann, choose_type, text_like_probes
+from indexer.ann import build_ann, choose_type, text_like_probes, update_ann
 
 DIM = 32
 
@@ -67,4 +67,33 @@ def test_ann_recall_and_filtered_search(tmp_path, kind):
     finally:
         st.EXACT_SUBSET_MAX = old
     assert np.isin(got, allowed).all()
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_update_in_place_then_rebuild_when_due(tmp_path, kind):
+    store = _store(tmp_path, kind, n=2000)
+    if kind == "flat":
+        store.set_config(IndexConfig(exact_threshold=50_000))
+    build_ann(store)
+    path = store.index_dir / "ann.faiss"
+    extra = _clustered(50, seed=3)
+    store.add_file(FileRecord("/lib/new.wav", 1, 1, "n", 5.0, 48000, 1),
+                   [(float(j), j + 1.0) for j in range(50)], extra)
+    report = update_ann(store, read_ann(path))  # additions only: in place for both
+    assert report is not None and report.ntotal == 2050
+    cache = read_ann(path)
+    _, ids, vecs = store.all_vectors()
+    assert cache.header.generation == store.refresh_meta().generation
+    np.testing.assert_array_equal(cache.ids, ids)
+    store.remove_files(["/lib/new.wav"])
+    report = update_ann(store, read_ann(path))
+    if kind == "hnsw":
+        assert report is None  # HNSW cannot remove: a full rebuild is due
+    else:
+        assert report.ntotal == 2000
+        q = text_like_probes(vecs, 20, None)
+        _, got = store.search(q, 10)
+        _, gen_ids, all_vecs = store.all_vectors()
+        np.testing.assert_array_equal(got, exact_topk(q, all_vecs, gen_ids, 10)[1])
     store.close()
