@@ -25,6 +25,8 @@ from indexer.pipeline import DecodePool, DecodeTask, Embedded, default_workers, 
 from indexer.plan import make_plan
 from indexer.scan import scan
 
+CHECKPOINT_S = 120.0  # how often a long run refreshes the ANN cache when that is cheap
+
 
 @dataclass(frozen=True)
 class IndexOptions:
@@ -236,11 +238,15 @@ def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress, pool=
         with pool or DecodePool(min(_workers(opts), len(tasks))) as pool:
             embedder = lazy.get()
             bar = progress(len(tasks)) if progress else None
+            last_checkpoint = time.monotonic()
             try:
                 for item in embed_files(tasks, embedder, config.hop_s, pool):
                     _commit(store, item, summary)
                     if bar is not None:
                         bar.update(1)
+                    if time.monotonic() - last_checkpoint >= CHECKPOINT_S:
+                        _checkpoint_ann(store)
+                        last_checkpoint = time.monotonic()
             finally:
                 if bar is not None:
                     bar.close()
@@ -256,6 +262,22 @@ def _commit(store: IndexStore, item, summary: IndexSummary) -> None:
         store.record_failure(item.path, item.reason, item.detail, item.size, item.mtime_ns)
         summary.failed += 1
         summary.failures.append((item.path, item.reason))
+
+
+def _checkpoint_ann(store: IndexStore) -> None:
+    """During long runs, keep the cache close to the database when it is cheap (in-place
+    update, or an exact index below the threshold), so queries meanwhile and a run after a
+    kill do not search many vectors exactly. Expensive rebuilds wait for the end of the run."""
+    from clapsearch.annfile import read_ann
+    from indexer.ann import build_ann, update_ann
+
+    meta = store.refresh_meta()
+    cache = read_ann(ann_path(store.index_dir))
+    if cache is not None and cache.header.db_uuid == meta.db_uuid:
+        if cache.header.generation == meta.generation or update_ann(store, cache) is not None:
+            return
+    if store.status().segments <= meta.config.exact_threshold:
+        build_ann(store)
 
 
 def _refresh_ann(store: IndexStore, lazy: LazyEmbedder, summary: IndexSummary) -> None:

@@ -224,3 +224,22 @@ def test_index_killed_while_being_created_is_recreated(tmp_path, tiny_clap_dir):
     lib = _library(tmp_path, 1)
     assert _index(lib, idx, tiny_clap_dir).indexed == 1
     assert not (idx / "ann.faiss.tmp-999").exists()
+
+
+def test_cache_checkpoints_during_a_run(tmp_path, tiny_clap_dir, monkeypatch):
+    from clapsearch.annfile import read_ann
+
+    monkeypatch.setattr("indexer.run.CHECKPOINT_S", 0.0)  # after every file
+    calls = []
+    import indexer.run as run_mod
+
+    real = run_mod._checkpoint_ann
+    monkeypatch.setattr(run_mod, "_checkpoint_ann", lambda store: calls.append(1) or real(store))
+    lib = _library(tmp_path, 4)
+    _index(lib, tmp_path / "idx", tiny_clap_dir)
+    assert len(calls) == 4
+    cache = read_ann(tmp_path / "idx" / "ann.faiss")
+    with IndexStore.open(tmp_path / "idx") as store:
+        _, ids, _ = store.all_vectors()
+        assert cache.header.generation == store.meta.generation
+    np.testing.assert_array_equal(cache.ids, ids)
