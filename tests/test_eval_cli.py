@@ -58,7 +58,7 @@ def test_clotho_json_deterministic_and_saved_embeddings_recompute(model_args, ca
     first = json.loads(out)
     _assert_retrieval_contract(first)
     assert (first["n_audio"], first["n_captions"], first["missing"]) == (7, 35, 0)
-    assert first["dataset"] == "clotho/evaluation"
+    assert first["dataset"] == "clotho/evaluation" and first["precision"] == "float32"
 
     # Another batch size must not change a single number (no random crops, no batch effects).
     code, out, _ = run_cli([*args, "--batch-size", "3", "--workers", "1", *model_args], capsys)
@@ -200,13 +200,14 @@ def test_manifest_run(model_args, capsys, tmp_path):
             "--json",
             "--only",
             str(keep),
-            *model_args,
+            *model_args[:4],  # no --precision: eval defaults to fp32, not `auto`
         ],
         capsys,
     )
     assert code == 0, err
     payload = json.loads(out)
     assert (payload["n_audio"], payload["n_captions"], payload["missing"]) == (2, 2, 0)
+    assert payload["precision"] == "float32"
 
 
 def test_zeroshot_official_layout_json(model_args, capsys, tmp_path):

@@ -45,6 +45,7 @@ class RetrievalResult:
     missing: tuple[MissingClip, ...]
     audio_emb: np.ndarray  # (n_audio, dim)
     text_emb: np.ndarray  # (n_captions, dim)
+    precision: str = "float32"  # the model's compute dtype
 
     def to_json(self) -> dict:
         """The `--json` contract: t2a, a2t, n_audio, n_captions, missing (+ context keys)."""
@@ -57,6 +58,7 @@ class RetrievalResult:
             "missing_reasons": dict(Counter(m.reason for m in self.missing)),
             "dataset": self.dataset,
             "model": self.model,
+            "precision": self.precision,
         }
 
 
@@ -118,6 +120,7 @@ def run_retrieval(
     return RetrievalResult(
         dataset=dataset.name,
         model=embedder.identity,
+        precision=str(embedder.dtype).removeprefix("torch."),
         scores=scores,
         audio_paths=dataset.audio_paths,
         captions=dataset.captions,

@@ -35,6 +35,7 @@ class ZeroShotResult:
     per_fold: dict[int, float]
     missing: tuple[MissingClip, ...]
     predictions: tuple[int, ...]  # predicted class index per scored clip
+    precision: str = "float32"  # the model's compute dtype
 
     def to_json(self) -> dict:
         """The `--json` contract: accuracy, n, per_fold (+ missing and context keys)."""
@@ -46,6 +47,7 @@ class ZeroShotResult:
             "missing_reasons": dict(Counter(m.reason for m in self.missing)),
             "dataset": self.dataset,
             "model": self.model,
+            "precision": self.precision,
             "template": self.template,
         }
 
@@ -92,6 +94,7 @@ def run_zeroshot(
     return ZeroShotResult(
         dataset=dataset.name,
         model=embedder.identity,
+        precision=str(embedder.dtype).removeprefix("torch."),
         template=template,
         accuracy=float(correct.mean()),
         n=int(correct.size),
