@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -51,7 +52,8 @@ def index(
         model=model, extensions=exts, hop_s=hop, workers=workers, reembed=reembed,
         device=device, precision=precision,
     )
-    summary = run_index(opts, progress=_progress_bar())
+    with _storage_errors(index_path):
+        summary = run_index(opts, progress=_progress_bar())
     if as_json:
         from clapsearch.cli.common import print_json
 
@@ -66,6 +68,23 @@ def index(
         typer.echo(summary.line(), err=True)
         if summary.failed:
             typer.echo("see `clapsearch status --errors` for the files that failed", err=True)
+
+
+@contextmanager
+def _storage_errors(index_path: Path | None):
+    """Disk full, read-only or vanished index folders, a corrupt database: one sentence."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from clapsearch.errors import ClapsearchError
+    from clapsearch.paths import resolve_index_dir
+
+    try:
+        yield
+    except (OSError, SQLAlchemyError) as err:
+        reason = getattr(err, "strerror", None) or str(getattr(err, "orig", None) or err)
+        raise ClapsearchError(
+            f"Could not use the index at {resolve_index_dir(index_path)}: {reason}."
+        ) from None
 
 
 def _progress_bar():
@@ -92,7 +111,7 @@ def status(
     """Describe an index: files, segments, failures, duration, model, index type, recall."""
     from clapsearch.store import IndexStore
 
-    with IndexStore.open(index_path) as store:
+    with _storage_errors(index_path), IndexStore.open(index_path) as store:
         st = store.status()
         fails = store.failures() if errors else []
         where = str(store.index_dir)
