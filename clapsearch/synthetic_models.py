@@ -8,6 +8,7 @@ for throughput benchmarks, where only the arithmetic matters, not the weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 _CORPUS = [
@@ -42,11 +43,18 @@ def _build_tokenizer(folder: Path):
     )
     folder.mkdir(parents=True, exist_ok=True)
     bpe.save_model(str(folder))
-    return RobertaTokenizerFast(
-        vocab_file=str(folder / "vocab.json"),
-        merges_file=str(folder / "merges.txt"),
-        model_max_length=512,
-    )
+    # transformers 5 takes the vocabulary and merges themselves; given file names it silently
+    # builds a tokenizer of the 5 special tokens only (every text would embed the same).
+    vocab = json.loads((folder / "vocab.json").read_text())
+    merges = [
+        tuple(line.split())
+        for line in (folder / "merges.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    tokenizer = RobertaTokenizerFast(vocab=vocab, merges=merges, model_max_length=512)
+    if len(tokenizer) != len(vocab):
+        raise RuntimeError(f"BPE tokenizer has {len(tokenizer)} tokens, expected {len(vocab)}")
+    return tokenizer
 
 
 def build_random_clap(

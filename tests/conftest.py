@@ -71,37 +71,10 @@ def tiny_native_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_clap_words_dir(tmp_path_factory) -> Path:
-    """Like `tiny_clap_dir` but with a tokenizer that splits words. (`RobertaTokenizerFast(
-    vocab_file=...)` loads nothing under transformers 5, so the synthetic tokenizer holds only
-    the special tokens and every text embeds alike; ranking and classification tests need
-    texts that differ.)"""
-    from unittest import mock
-
-    from transformers import RobertaTokenizerFast
-
-    import clapsearch.synthetic_models as sm
-
-    def build_tokenizer(folder: Path):
-        from tokenizers import ByteLevelBPETokenizer
-
-        bpe = ByteLevelBPETokenizer()
-        bpe.train_from_iterator(
-            sm._CORPUS * 4,
-            vocab_size=400,
-            min_frequency=1,
-            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-        )
-        folder.mkdir(parents=True, exist_ok=True)
-        bpe.save_model(str(folder))
-        return RobertaTokenizerFast(
-            vocab=str(folder / "vocab.json"),
-            merges=str(folder / "merges.txt"),
-            model_max_length=512,
-        )
-
-    with mock.patch.object(sm, "_build_tokenizer", build_tokenizer):
-        return sm.build_random_clap(tmp_path_factory.mktemp("tiny_clap_words"), "tiny")
+def tiny_clap_words_dir(tiny_clap_dir) -> Path:
+    """Alias kept for tests written while the synthetic tokenizer held only special tokens
+    (fixed in `synthetic_models._build_tokenizer`): texts now tokenize into words."""
+    return tiny_clap_dir
 
 
 @pytest.fixture(scope="session")

@@ -138,3 +138,11 @@ def test_default_model_is_the_packaged_offline_checkpoint(monkeypatch):
     embedder = load_embedder(None, device="cpu", precision="fp32")
     assert embedder.identity.startswith("clapsearch:")
     assert embedder.embed_text(["a dog barking"]).shape == (1, embedder.dim)
+
+
+def test_tiny_model_tokenizer_tells_texts_apart(tiny_embedder):
+    """A tokenizer of special tokens only would embed every text alike and hide ranking bugs."""
+    assert tiny_embedder.count_tokens("a dog barks in the rain") > 4
+    emb = tiny_embedder.embed_text(TEXTS)
+    # random towers squash texts together (cosine ~0.999), but not into one vector
+    assert np.abs(emb[0] - emb[1]).max() > 1e-3
