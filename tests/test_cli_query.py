@@ -157,3 +157,55 @@ def test_help_and_index_errors_do_not_import_torch(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert out.stdout.split() == ["1", "False", "False"], out.stderr
+
+
+@pytest.mark.slow
+def test_index_built_by_the_indexer(tmp_path, capsys, tiny_clap_dir, tiny_embedder):
+    """`clapsearch index` then `clapsearch query` with no --model: the model comes from the
+    index; the ranking equals a brute-force one over the vectors the indexer stored."""
+    import numpy as np
+
+    from clapsearch.store import IndexStore
+    from indexer.run import IndexOptions, run_index
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    for f in sorted((CLOTHO_DIR / "evaluation").glob("*.wav"))[:3]:
+        (folder / f.name).symlink_to(f)
+    index = tmp_path / "index"
+    opts = IndexOptions(
+        (str(folder),),
+        index=str(index),
+        model=str(tiny_clap_dir),
+        workers=0,
+        device="cpu",
+        precision="fp32",
+    )
+    run_index(opts)
+    with IndexStore.open(index) as store:
+        _, ids, vecs = store.all_vectors()
+        segs = store.segments(ids)
+    q = tiny_embedder.embed_text(["turning pages of a book"])[0]
+    best: dict[str, float] = {}
+    for sid, score in zip(ids.tolist(), (vecs @ q).tolist(), strict=True):
+        path = segs[sid].path
+        best[path] = max(best.get(path, -np.inf), score)
+    expected = sorted(best, key=lambda p: -best[p])
+    code, out, err = run_cli(
+        [
+            "query",
+            "turning pages of a book",
+            "--index",
+            str(index),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    results = json.loads(out)["results"]
+    assert [r["path"] for r in results] == expected
+    assert [r["score"] for r in results] == pytest.approx([best[p] for p in expected], abs=1e-4)
