@@ -57,12 +57,10 @@ class SearchFilter:
         return any(v is not None for v in asdict(self).values())
 
     def validate(self) -> SearchFilter:
-        for name in ("min_duration_s", "max_duration_s"):
-            value = getattr(self, name)
-            if value is not None and not value >= 0:
+        for name, value in (("minimum", self.min_duration_s), ("maximum", self.max_duration_s)):
+            if value is not None and not value >= 0:  # also catches NaN
                 raise UsageError(
-                    f"The {name.replace('_s', '').replace('_', ' ')} filter must be "
-                    f"a non-negative number of seconds, not {value}."
+                    f"The {name} duration must be a non-negative number of seconds, not {value}."
                 )
         lo, hi = self.min_duration_s, self.max_duration_s
         if lo is not None and hi is not None and lo > hi:

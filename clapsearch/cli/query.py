@@ -139,7 +139,7 @@ def _read_queries(path: Path, decode) -> list[str]:
     import sys
 
     if str(path) == "-":
-        return decode(sys.stdin.buffer.read(), "standard input")
+        return decode(sys.stdin.buffer.read(), "Standard input")
     try:
         data = path.read_bytes()
     except OSError as err:
