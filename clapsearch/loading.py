@@ -47,16 +47,16 @@ def is_native_checkpoint(name_or_path: str) -> bool:
 def load_embedder(
     model: str | None = None, device: str = "auto", precision: str = "auto"
 ) -> Embedder:
-    """Load the model named by `model` (see module doc) on `device` in `precision`."""
-    import torch
+    """Load the model named by `model` (see module doc) on `device` in `precision`.
 
+    Leaves torch's global grad mode alone: the embedders run under `inference_mode`, and a
+    trainer in the same process must keep its gradients."""
     from clapsearch.device import resolve_device, resolve_dtype
 
     name = resolve_model_path(resolve_model_name(model))
     dev = resolve_device(device)
     dtype = resolve_dtype(precision, dev)
     _quiet_transformers()
-    torch.set_grad_enabled(False)
     if is_native_checkpoint(name):
         from clapsearch.backends.native import NativeEmbedder
 

@@ -146,3 +146,9 @@ def test_tiny_model_tokenizer_tells_texts_apart(tiny_embedder):
     emb = tiny_embedder.embed_text(TEXTS)
     # random towers squash texts together (cosine ~0.999), but not into one vector
     assert np.abs(emb[0] - emb[1]).max() > 1e-3
+
+
+def test_loading_a_model_leaves_grad_mode_alone(tiny_clap_dir):
+    """A global `set_grad_enabled(False)` here once broke every training step after it."""
+    load_embedder(str(tiny_clap_dir), device="cpu", precision="fp32")
+    assert torch.is_grad_enabled()
