@@ -91,8 +91,9 @@ def reference(model, processor, files: list[Path], dtype, batch: int) -> float:
         waves = [load_audio(f, 48_000) for f in chunk]
         inputs = processor(audio=waves, sampling_rate=48_000, return_tensors="pt")
         with torch.inference_mode():
-            model.get_audio_features(input_features=inputs["input_features"].to(dtype),
-                                     is_longer=inputs.get("is_longer"))
+            model.get_audio_features(
+                input_features=inputs["input_features"].to(dtype), is_longer=inputs.get("is_longer")
+            )
 
     t = time.perf_counter()
     for lo in range(0, len(files), batch):
@@ -103,12 +104,17 @@ def reference(model, processor, files: list[Path], dtype, batch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="Interleaved rounds; each figure is its best round (shared CPU).")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="Interleaved rounds; each figure is its best round (shared CPU).",
+    )
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--model-dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "clapsearch-bench-base")
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(tempfile.gettempdir()) / "clapsearch-bench-base"
+    )
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -124,14 +130,18 @@ def main() -> None:
     embedder = load_embedder(str(model_dir), device="auto", precision=args.precision)
     ref_model = ClapModel.from_pretrained(model_dir, torch_dtype=embedder.dtype).eval()
     processor = ClapProcessor.from_pretrained(model_dir)
-    print(f"{len(files)} ESC-50 clips (5 s, 44.1 kHz FLAC), base model, {embedder.device} "
-          f"{str(embedder.dtype).removeprefix('torch.')}, {workers} decode worker(s), "
-          f"{os.cpu_count()} cores, batch {embedder.audio_batch_size}, best of {args.rounds}")
+    print(
+        f"{len(files)} ESC-50 clips (5 s, 44.1 kHz FLAC), base model, {embedder.device} "
+        f"{str(embedder.dtype).removeprefix('torch.')}, {workers} decode worker(s), "
+        f"{os.cpu_count()} cores, batch {embedder.audio_batch_size}, best of {args.rounds}"
+    )
     forward_only(embedder, files[:16])  # warm-up
     best = {"fwd": 0.0, "e2e": 0.0, "ref16": 0.0, "ref1": 0.0}
     for r in range(args.rounds):
-        got = {"fwd": forward_only(embedder, files),
-               "e2e": end_to_end(embedder, model_dir, files, workers)}
+        got = {
+            "fwd": forward_only(embedder, files),
+            "e2e": end_to_end(embedder, model_dir, files, workers),
+        }
         if not args.skip_reference:
             got["ref16"] = reference(ref_model, processor, files, embedder.dtype, 16)
             if r == 0:  # one clip at a time is slow; once is enough
@@ -143,8 +153,10 @@ def main() -> None:
     print(f"end to end        {e2e:8.2f} clips/s   ratio {e2e / fwd:.2f} (target >= 0.8)")
     if not args.skip_reference:
         for key, label in (("ref1", "reference b=1 "), ("ref16", "reference b=16")):
-            print(f"{label}    {best[key]:8.2f} clips/s   indexer speed-up "
-                  f"{e2e / best[key]:.2f}x (target >= 2x)")
+            print(
+                f"{label}    {best[key]:8.2f} clips/s   indexer speed-up "
+                f"{e2e / best[key]:.2f}x (target >= 2x)"
+            )
 
 
 if __name__ == "__main__":

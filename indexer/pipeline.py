@@ -82,8 +82,9 @@ def decode(task: DecodeTask, config: AudioConfig, hop_s: float | None) -> Decode
     except Exception as e:  # a decoder bug must not end a run over 100k files
         return Failed(f.path, f.size, f.mtime_ns, "unreadable", f"{type(e).__name__}: {e}")
     duration = max(info.duration_s, windows[-1].end_s)
-    record = FileRecord(f.path, f.size, f.mtime_ns, h, float(duration), info.sample_rate,
-                        info.channels)
+    record = FileRecord(
+        f.path, f.size, f.mtime_ns, h, float(duration), info.sample_rate, info.channels
+    )
     spans = [(float(w.start_s), float(w.end_s)) for w in windows]
     return Decoded(record, spans, feats.numpy(), longer.numpy())
 
@@ -230,5 +231,13 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-__all__ = ["DecodePool", "DecodeTask", "Embedded", "Failed", "decode", "default_workers", "embed_files",
-           "embed_features"]
+__all__ = [
+    "DecodePool",
+    "DecodeTask",
+    "Embedded",
+    "Failed",
+    "decode",
+    "default_workers",
+    "embed_files",
+    "embed_features",
+]

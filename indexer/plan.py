@@ -49,7 +49,8 @@ def make_plan(
     on_disk = {f.path for f in files}
     blind = [p.path for p in problems if p.is_dir]  # folders we could not list: keep their rows
     missing = {
-        p: st for p, st in states.items()
+        p: st
+        for p, st in states.items()
         if p not in on_disk and _under(p, roots) and not _under(p, blind)
     }
     by_size: dict[int, list[str]] = {}
@@ -62,8 +63,13 @@ def make_plan(
             plan.unchanged.append(f)
             continue
         fail = failures.get(f.path)
-        if (old is None and fail is not None and fail[0] == f.size and fail[1] == f.mtime_ns
-                and fail[2] not in RETRY_REASONS):
+        if (
+            old is None
+            and fail is not None
+            and fail[0] == f.size
+            and fail[1] == f.mtime_ns
+            and fail[2] not in RETRY_REASONS
+        ):
             plan.failed_unchanged.append(f.path)
             continue
         if old is None and by_size.get(f.size):
@@ -76,8 +82,11 @@ def make_plan(
         plan.to_embed.append(f)
     plan.prune = sorted(missing)
     plan.stale_failures = sorted(
-        p for p in failures
-        if p not in on_disk and _under(p, roots) and not _under(p, blind)
+        p
+        for p in failures
+        if p not in on_disk
+        and _under(p, roots)
+        and not _under(p, blind)
         and p not in {q.path for q in problems}
     )
     return plan

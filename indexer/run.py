@@ -56,9 +56,11 @@ class IndexSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) this run
 
     def line(self) -> str:
-        return (f"indexed {self.indexed}, unchanged {self.unchanged}, relinked {self.relinked}, "
-                f"pruned {self.pruned}, failed {self.failed} in {self.seconds:.1f} s "
-                f"({self.index_type} index)")
+        return (
+            f"indexed {self.indexed}, unchanged {self.unchanged}, relinked {self.relinked}, "
+            f"pruned {self.pruned}, failed {self.failed} in {self.seconds:.1f} s "
+            f"({self.index_type} index)"
+        )
 
 
 @contextmanager
@@ -115,8 +117,11 @@ def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str)
     store = IndexStore.open(index_dir, readonly=False)
     if opts.reembed:
         config = store.meta.config
-        config = replace(config, extensions=opts.extensions or config.extensions,
-                         hop_s=opts.hop_s if opts.hop_s is not None else config.hop_s)
+        config = replace(
+            config,
+            extensions=opts.extensions or config.extensions,
+            hop_s=opts.hop_s if opts.hop_s is not None else config.hop_s,
+        )
         store.reset_model(embedder.identity, embedder.dim, config, source)
         return store
     if store.meta.model != embedder.identity:
@@ -170,9 +175,7 @@ class LazyEmbedder:
         return self._embedder
 
 
-def run_index(
-    opts: IndexOptions, progress: Callable[[int], object] | None = None
-) -> IndexSummary:
+def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = None) -> IndexSummary:
     """Index `opts.roots` into `opts.index`. `progress(total)` returns a tqdm-like bar (or
     None) that gets `update(1)` per processed file."""
     t0 = time.perf_counter()

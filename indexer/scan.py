@@ -76,7 +76,11 @@ def _take_file(st: os.stat_result, seen_files: set) -> bool:
 
 
 def _walk(
-    top: str, top_st: os.stat_result, exts: tuple[str, ...], seen_dirs: set, seen_files: set,
+    top: str,
+    top_st: os.stat_result,
+    exts: tuple[str, ...],
+    seen_dirs: set,
+    seen_files: set,
     problems: list[ScanProblem],
 ) -> Iterator[ScannedFile]:
     """Depth-first walk with an explicit stack (deep trees do not hit the recursion limit)."""

@@ -107,7 +107,7 @@ def test_vectors_equal_embed_audio_per_window(tmp_path, tiny_clap_dir, tiny_embe
     assert spans == [(0.0, 10.0), (5.0, 15.0), (10.0, 20.0), (15.0, 25.0)]
     wave = load_audio(lib / "sweep.wav", tiny_embedder.sample_rate)
     win = tiny_embedder.audio_config.window_samples
-    want = tiny_embedder.embed_audio([wave[int(a * 48000):][:win] for a, _ in spans])
+    want = tiny_embedder.embed_audio([wave[int(a * 48000) :][:win] for a, _ in spans])
     np.testing.assert_allclose(vecs, want, atol=2e-3)  # float16 storage
 
 
@@ -172,8 +172,9 @@ def test_odd_valid_files_are_indexed(tmp_path, tiny_clap_dir):
         assert store.status().duration_s == pytest.approx(3 + 1 + 2 + 0.05 + 2 + 600, abs=0.01)
 
 
-def test_model_mismatch_refused_then_reembed(tmp_path, tiny_clap_dir, tiny_clap_fusion_dir,
-                                             tiny_embedder):
+def test_model_mismatch_refused_then_reembed(
+    tmp_path, tiny_clap_dir, tiny_clap_fusion_dir, tiny_embedder
+):
     lib = _library(tmp_path, 2)
     idx = tmp_path / "idx"
     _index(lib, idx, tiny_clap_dir)
@@ -194,8 +195,12 @@ def test_scan_hidden_symlink_loops_and_duplicates(tmp_path):
     root = tmp_path / "root"
     (root / "a" / "b").mkdir(parents=True)
     (root / ".git").mkdir()
-    for p in (root / "a" / "x.wav", root / "a" / "b" / "y.FLAC", root / ".git" / "z.wav",
-              root / "a" / "readme.txt"):
+    for p in (
+        root / "a" / "x.wav",
+        root / "a" / "b" / "y.FLAC",
+        root / ".git" / "z.wav",
+        root / "a" / "readme.txt",
+    ):
         p.write_bytes(b"RIFF")
     (root / "a" / "b" / "loop").symlink_to(root / "a")  # cycle
     (root / "alias.wav").symlink_to(root / "a" / "x.wav")  # same file twice

@@ -16,8 +16,17 @@ from clapsearch.cli import app
 from tests.conftest import REPO, esc50_files
 
 runner = CliRunner()
-STATUS_KEYS = {"files", "segments", "failed", "duration_s", "model", "dim", "index_type",
-               "recall_at_10", "bytes_on_disk"}
+STATUS_KEYS = {
+    "files",
+    "segments",
+    "failed",
+    "duration_s",
+    "model",
+    "dim",
+    "index_type",
+    "recall_at_10",
+    "bytes_on_disk",
+}
 
 
 @pytest.mark.slow
@@ -28,8 +37,20 @@ def test_index_then_status_json_and_errors(tmp_path, tiny_clap_dir, tiny_embedde
         shutil.copy(f, lib / f.name)
     (lib / "broken.wav").write_bytes(b"RIFF\x00\x00")
     idx = tmp_path / "idx"
-    res = runner.invoke(app, ["index", str(lib), "--index", str(idx), "--model",
-                              str(tiny_clap_dir), "--workers", "0", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "index",
+            str(lib),
+            "--index",
+            str(idx),
+            "--model",
+            str(tiny_clap_dir),
+            "--workers",
+            "0",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     run = json.loads(res.stdout)
     assert (run["indexed"], run["failed"], run["index_type"]) == (3, 1, "flat")
@@ -59,8 +80,13 @@ def test_user_errors_are_one_sentence(tmp_path):
         "does not exist": ["index", str(tmp_path / "missing_dir"), "--index", str(tmp_path)],
     }
     for expected, args in cases.items():
-        proc = subprocess.run([sys.executable, "-m", "clapsearch.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "clapsearch.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr
         lines = proc.stderr.strip().splitlines()

@@ -56,21 +56,38 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
     for f in esc50_files(36) + clotho_files()[:4]:  # 5 s clips and 15-30 s multi-window files
         (lib / f.name).symlink_to(f)
     clean = tmp_path / "clean"
-    run_index(IndexOptions((str(lib),), str(clean), str(tiny_clap_dir), workers=0,
-                           precision="fp32"))
+    run_index(
+        IndexOptions((str(lib),), str(clean), str(tiny_clap_dir), workers=0, precision="fp32")
+    )
     want = _per_file_counts(clean / "index.db")
     assert len(want) == 40 and max(want.values()) == 3
 
     idx = tmp_path / "idx"
-    cmd = [sys.executable, "-m", "indexer", str(lib), "--index", str(idx), "--model",
-           str(tiny_clap_dir), "--precision", "fp32", "--workers"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "indexer",
+        str(lib),
+        "--index",
+        str(idx),
+        "--model",
+        str(tiny_clap_dir),
+        "--precision",
+        "fp32",
+        "--workers",
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
     rng = np.random.default_rng(1234)
     kills = 0
     for round_ in range(6):
         workers = "1" if round_ % 3 == 1 else "0"  # the decode pool too, sometimes
-        proc = subprocess.Popen(cmd + [workers], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd + [workers],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         done_before = len(_per_file_counts(idx / "index.db"))
         if round_ == 0:  # somewhere in start-up, model load or index creation
             deadline = time.monotonic() + rng.uniform(0.5, 6.0)

@@ -20,16 +20,24 @@ def _unit(rng, n, dim=DIM):
 
 
 def _record(path, duration=5.0, h="h"):
-    return FileRecord(path=path, size=10, mtime_ns=1, content_hash=h, duration_s=duration,
-                      sample_rate=48000, channels=1)
+    return FileRecord(
+        path=path,
+        size=10,
+        mtime_ns=1,
+        content_hash=h,
+        duration_s=duration,
+        sample_rate=48000,
+        channels=1,
+    )
 
 
 def _fill(store, rng, n_files=20, per_file=3):
     for i in range(n_files):
         vecs = _unit(rng, per_file)
         spans = [(j * 10.0, j * 10.0 + 10.0) for j in range(per_file)]
-        store.add_file(_record(f"/lib/{'a' if i % 2 else 'b'}/f{i:03d}.wav", 10.0 * (i + 1)),
-                       spans, vecs)
+        store.add_file(
+            _record(f"/lib/{'a' if i % 2 else 'b'}/f{i:03d}.wav", 10.0 * (i + 1)), spans, vecs
+        )
 
 
 def _write_flat_cache(store):
@@ -38,8 +46,9 @@ def _write_flat_cache(store):
     gen, ids, vecs = store.all_vectors()
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(store.meta.dim))
     index.add_with_ids(vecs, ids)
-    header = AnnHeader(store.meta.db_uuid, gen, store.meta.model, store.meta.dim, "flat",
-                       int(index.ntotal))
+    header = AnnHeader(
+        store.meta.db_uuid, gen, store.meta.model, store.meta.dim, "flat", int(index.ntotal)
+    )
     write_ann(store.index_dir / "ann.faiss", header, index)
 
 
@@ -147,8 +156,16 @@ def test_filters_and_records(store):
     assert (st.files, st.segments, st.failed) == (6, 12, 0)
     assert st.duration_s == pytest.approx(sum(10.0 * (i + 1) for i in range(6)))
     assert st.bytes_on_disk > 0 and set(st.to_json()) == {
-        "files", "segments", "failed", "duration_s", "model", "dim", "index_type",
-        "recall_at_10", "bytes_on_disk"}
+        "files",
+        "segments",
+        "failed",
+        "duration_s",
+        "model",
+        "dim",
+        "index_type",
+        "recall_at_10",
+        "bytes_on_disk",
+    }
 
 
 def test_replace_relink_failure(store):

@@ -11,7 +11,9 @@ from clapsearch.cli import app
 from clapsearch.cli.common import DeviceOption, JsonOption, ModelOption, PrecisionOption
 
 IndexOption = typer.Option(
-    None, "--index", "-i",
+    None,
+    "--index",
+    "-i",
     help="Index directory. Default: $CLAPSEARCH_INDEX, else the user data directory.",
     show_default=False,
 )
@@ -23,15 +25,25 @@ def index(
     index_path: Path = IndexOption,
     model: str = ModelOption,
     extensions: str = typer.Option(
-        None, "--extensions", "-e", show_default=False,
+        None,
+        "--extensions",
+        "-e",
+        show_default=False,
         help="Comma-separated extensions to index (default: common audio formats).",
     ),
     hop: float = typer.Option(
-        None, "--hop", min=0.1, show_default=False,
+        None,
+        "--hop",
+        min=0.1,
+        show_default=False,
         help="Seconds between window starts in long files (default: the model's window).",
     ),
     workers: int = typer.Option(
-        None, "--workers", "-w", min=0, show_default=False,
+        None,
+        "--workers",
+        "-w",
+        min=0,
+        show_default=False,
         help="Decoding worker processes (default: cores - 1; 0 decodes in-process).",
     ),
     reembed: bool = typer.Option(
@@ -48,22 +60,35 @@ def index(
 
     exts = tuple(e.strip() for e in extensions.split(",") if e.strip()) if extensions else None
     opts = IndexOptions(
-        roots=tuple(str(d) for d in dirs), index=str(index_path) if index_path else None,
-        model=model, extensions=exts, hop_s=hop, workers=workers, reembed=reembed,
-        device=device, precision=precision,
+        roots=tuple(str(d) for d in dirs),
+        index=str(index_path) if index_path else None,
+        model=model,
+        extensions=exts,
+        hop_s=hop,
+        workers=workers,
+        reembed=reembed,
+        device=device,
+        precision=precision,
     )
     with _storage_errors(index_path):
         summary = run_index(opts, progress=_progress_bar())
     if as_json:
         from clapsearch.cli.common import print_json
 
-        print_json({
-            "index": summary.index_dir, "indexed": summary.indexed,
-            "unchanged": summary.unchanged, "relinked": summary.relinked,
-            "pruned": summary.pruned, "failed": summary.failed,
-            "segments_added": summary.segments_added, "seconds": round(summary.seconds, 3),
-            "index_type": summary.index_type, "recall_at_10": summary.recall_at_10,
-        })
+        print_json(
+            {
+                "index": summary.index_dir,
+                "indexed": summary.indexed,
+                "unchanged": summary.unchanged,
+                "relinked": summary.relinked,
+                "pruned": summary.pruned,
+                "failed": summary.failed,
+                "segments_added": summary.segments_added,
+                "seconds": round(summary.seconds, 3),
+                "index_type": summary.index_type,
+                "recall_at_10": summary.recall_at_10,
+            }
+        )
     else:
         typer.echo(summary.line(), err=True)
         if summary.failed:
@@ -120,8 +145,9 @@ def status(
 
         payload = st.to_json()
         if errors:
-            payload["errors"] = [{"path": f.path, "reason": f.reason, "detail": f.detail}
-                                 for f in fails]
+            payload["errors"] = [
+                {"path": f.path, "reason": f.reason, "detail": f.detail} for f in fails
+            ]
         print_json(payload)
         return
     recall = "exact" if st.recall_at_10 is None else f"{st.recall_at_10:.3f}"
