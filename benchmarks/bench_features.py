@@ -3,7 +3,7 @@
 Same 10 s, 48 kHz clips (windows of the real Clotho clips in ../shared/data) through both, in
 one run, for both front-end modes; also checks the two agree within 1e-3 dB.
 
-    .venv/bin/python benchmarks/bench_features.py [--repeats 5]
+    .venv/bin/python benchmarks/bench_features.py [--repeats 5] [--threads N]
 """
 
 from __future__ import annotations
@@ -44,7 +44,12 @@ def per_clip_ms(fn, n_clips: int, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default, all cores)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from transformers import ClapFeatureExtractor
 
