@@ -8,7 +8,7 @@ What runs is what `clapsearch query` runs: `Library.search_vectors` (FAISS throu
 `IndexStore.search`, per-file grouping with over-fetch, `IndexStore.segments` for paths and
 times) on an index written through `IndexStore.add_file`, its ANN cache built by the indexer's
 own `indexer.ann.build_ann` (HNSW32 up to 300k vectors, IVF beyond; knob tuned to recall@10
->= 0.95 on text-like probes). "exact" is the same index with a flat inner-product cache.
+>= 0.95 on text-like probes, IVF with gap-aware routing and exact re-ranking). "exact" is the same index with a flat inner-product cache.
 
 Vectors are synthetic, with a modality gap like CLAP's: audio windows sit in one cone
 (`normalize(m_audio + meaning + 0.7 g_file + 0.4 h_window)`), text queries in another
@@ -134,56 +134,24 @@ def ann_variant(
     from clapsearch.store import IndexStore
     from indexer.ann import build_ann
 
-    if ivf_nlist is not None and kind == "ann":
-        build_ann = lambda store, texts: build_ivf(store, texts, ivf_nlist)  # noqa: E731
-
+    forced = f"ivf{ivf_nlist}" if ivf_nlist is not None and kind == "ann" else None
     saved = folder / f"ann.{kind}.faiss"
     live = ann_path(folder)
     if saved.exists():
         shutil.copyfile(saved, live)
-        return {"build_s": None}
+        from clapsearch.annfile import read_header
+
+        return {"build_s": None, "params": read_header(live).params}
     with IndexStore.open(folder, readonly=False) as store:
         big = 10**12 if kind == "exact" else 0
         store.set_config(replace(store.meta.config, exact_threshold=big))
-        report = build_ann(store, text_vectors)
+        report = build_ann(store, text_vectors, kind=forced)
     shutil.copyfile(live, saved)
     print(
         f"  built {report.index_type} cache in {report.build_s:.0f} s, "
         f"recall@10 {report.recall_at_10}, {report.params}"
     )
-    return {"build_s": report.build_s}
-
-
-def build_ivf(store, text_vectors: np.ndarray | None, nlist: int):
-    """`indexer.ann.build_ann` with the IVF list count fixed (same build, probes, tuning)."""
-    from clapsearch.annfile import AnnHeader, write_ann
-    from clapsearch.paths import ann_path
-    from clapsearch.store import exact_topk
-    from indexer.ann import N_PROBES, AnnReport, _build, _tune, text_like_probes
-
-    t0 = time.perf_counter()
-    gen, ids, vecs = store.all_vectors()
-    meta, kind = store.meta, f"ivf{nlist}"
-    index = _build(kind, ids, vecs)
-    base = dict(
-        db_uuid=meta.db_uuid,
-        generation=gen,
-        model=meta.model,
-        dim=meta.dim,
-        index_type=kind,
-        ntotal=int(index.ntotal),
-    )
-    probes = text_like_probes(vecs, N_PROBES, text_vectors)
-    truth = np.concatenate(
-        [exact_topk(probes[i : i + 32], vecs, ids, 10)[1] for i in range(0, len(probes), 32)]
-    )
-    del vecs
-    params, recall = _tune(kind, index, base, probes, truth, meta.config.target_recall)
-    write_ann(
-        ann_path(store.index_dir), AnnHeader(**base, recall_at_10=recall, params=params), index
-    )
-    store.set_ann_info(kind, recall)
-    return AnnReport(kind, int(index.ntotal), recall, params, time.perf_counter() - t0)
+    return {"build_s": report.build_s, "params": report.params}
 
 
 # --- measurement ----------------------------------------------------------------------------
@@ -258,30 +226,34 @@ def measure_search(folder: Path, queries: np.ndarray, k: int = 10, filters=None)
 
 
 def knob_sweep(folder: Path, queries: np.ndarray, truth: np.ndarray) -> list[tuple]:
-    """recall@10 vs exact and FAISS-only ms/query for each efSearch / nprobe value."""
+    """recall@10 vs exact and ms/query (FAISS search, plus the exact re-rank when the cache
+    routes across the gap) for each efSearch / nprobe value, other parameters as tuned."""
+    from dataclasses import replace
+
     import faiss
 
-    from clapsearch.annfile import read_ann
+    from clapsearch.annfile import ann_search, read_ann
+    from clapsearch.store import IndexStore
     from indexer.ann import EF_GRID, NPROBE_GRID
 
     cache = read_ann(folder / "ann.ann.faiss")
-    kind = cache.header.index_type
-    if kind.startswith("hnsw"):
-        grid, make = EF_GRID, lambda v: faiss.SearchParametersHNSW(efSearch=v)
-    else:
-        grid = tuple(g for g in NPROBE_GRID if g <= int(kind[3:]))
-        make = lambda v: faiss.SearchParametersIVF(nprobe=v)  # noqa: E731
+    kind, header = cache.header.index_type, cache.header
+    key = "efSearch" if kind.startswith("hnsw") else "nprobe"
+    grid = EF_GRID if key == "efSearch" else tuple(g for g in NPROBE_GRID if g <= int(kind[3:]))
     faiss.omp_set_num_threads(1)
     rows = []
-    for value in grid:
-        t = time.perf_counter()
-        got = np.concatenate(
-            [cache.index.search(q[None], 10, params=make(value))[1] for q in queries]
-        )
-        ms = (time.perf_counter() - t) / len(queries) * 1e3
-        rows.append((value, recall([list(g) for g in got], [list(r) for r in truth]), ms))
-        if rows[-1][1] >= 0.995:
-            break
+    with IndexStore.open(folder) as store, store.snapshot() as conn:
+        fetch = lambda ids: store._vectors_for(conn, ids)  # noqa: E731
+        for value in grid:
+            h = replace(header, params={**header.params, key: value})
+            t = time.perf_counter()
+            got = np.concatenate(
+                [ann_search(h, cache.index, q[None], 10, fetch=fetch)[1] for q in queries]
+            )
+            ms = (time.perf_counter() - t) / len(queries) * 1e3
+            rows.append((value, recall([list(g) for g in got], [list(r) for r in truth]), ms))
+            if rows[-1][1] >= 0.995:
+                break
     del cache
     return rows
 
@@ -502,6 +474,7 @@ def main() -> None:
             f"{seg_recall:.3f}, files {file_recall:.3f}"
         )
         knob = "efSearch" if kind.startswith("hnsw") else "nprobe"
+        print(f"  tuned parameters: {info.get('params')}")
         for value, r, ms in knob_sweep(folder, queries[:nq_exact], exact["segments"]):
             print(f"    {knob} {value:>4}: recall@10 {r:.3f}, FAISS search {ms:.2f} ms/query")
         if embedder is not None:

@@ -6,6 +6,13 @@ saves rebuilding the FAISS structure. It is valid for a database when `db_uuid` 
 exact for it when `generation` matches too; otherwise `IndexStore` corrects it on the fly
 (ids deleted since are excluded with an `IDSelector`, ids added since are searched exactly).
 
+Gap-aware routing (IVF): text queries sit away from the audio cone (CLAP's modality gap), so
+an IVF quantizer trained on audio vectors sends them to the wrong lists. A cache tuned with
+`params["route_alpha"] = a > 0` is searched with the query moved towards `route_mean` (the unit
+mean of the stored vectors), `q' = normalize((1 - a) q + a mu)`, for a pool of
+`max(RERANK_MIN, 4 k)` candidates, which are re-ranked exactly by cosine with the ORIGINAL
+query from their stored vectors (`ann_search`); scores are therefore exact, as on every path.
+
 Layout: `MAGIC` (8 bytes), header length (uint32 little-endian), UTF-8 JSON `AnnHeader`, then
 `faiss.serialize_index` bytes. Written to `ann.faiss.tmp-<pid>`, fsynced, `os.replace`d over
 `ann.faiss`, then the directory is fsynced: a reader sees the old file or the new one, never
@@ -17,12 +24,16 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from clapsearch.vectors import topk_merge
+
 MAGIC = b"CLAPANN1"
+RERANK_MIN = 100  # candidates re-ranked exactly per query when routing across the gap
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,8 @@ class AnnHeader:
     index_type: str  # "flat" | "hnsw32" | "ivf<nlist>"
     ntotal: int
     recall_at_10: float | None = None  # vs exact, measured at build time; None for flat
-    params: dict = field(default_factory=dict)  # {"efSearch": 128} | {"nprobe": 32}
+    params: dict = field(default_factory=dict)  # {"efSearch": 128} | {"nprobe": 32, ...}
+    route_mean: list[float] | None = None  # (dim,) unit mean of the vectors (gap routing)
 
 
 @dataclass
@@ -128,4 +140,43 @@ def search_params(header: AnnHeader, selector=None, k: int = 10):
     return faiss.SearchParameters(sel=selector) if selector is not None else None
 
 
-__all__ = ["AnnCache", "AnnHeader", "read_ann", "read_header", "search_params", "write_ann"]
+def ann_search(
+    header: AnnHeader,
+    index,
+    q: np.ndarray,
+    k: int,
+    selector=None,
+    fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Search a cache: `(Q, dim)` float32 unit queries -> `(scores, ids)` `(Q, k')`.
+
+    Plain caches return FAISS's top-k. Routed caches (module doc) search the moved queries for
+    a candidate pool and re-rank it with the original queries; `fetch(sorted unique ids)` must
+    return `(ids (u,) sorted int64, vectors (u, dim) float32)` of those still in the database
+    (the caller's snapshot), and candidates it omits are dropped. Without `fetch` a routed
+    cache is searched plainly. The indexer tunes with this very function.
+    """
+    ntotal = max(int(header.ntotal), 1)
+    alpha = float(header.params.get("route_alpha", 0.0))
+    if alpha <= 0 or header.route_mean is None or fetch is None:
+        kk = min(k, ntotal)
+        scores, ids = index.search(q, kk, params=search_params(header, selector, kk))
+        return scores, ids.astype(np.int64)
+    pool = min(max(RERANK_MIN, 4 * k), ntotal)
+    mean = np.asarray(header.route_mean, dtype=np.float32)
+    moved = (1.0 - alpha) * q + alpha * mean
+    moved /= np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)
+    _, cand = index.search(moved, pool, params=search_params(header, selector, pool))
+    cand = cand.astype(np.int64)
+    got_ids, vecs = fetch(np.unique(cand[cand >= 0]))
+    if len(got_ids) == 0:
+        return (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64))
+    pos = np.minimum(np.searchsorted(got_ids, cand), len(got_ids) - 1)
+    valid = (cand >= 0) & (got_ids[pos] == cand)
+    exact = q @ vecs.T  # (Q, u): the same product as `exact_topk`
+    scores = np.where(valid, np.take_along_axis(exact, pos, axis=1), -np.inf)
+    return topk_merge([(scores.astype(np.float32), np.where(valid, cand, -1))], k)
+
+
+__all__ = ["RERANK_MIN", "AnnCache", "AnnHeader", "ann_search", "read_ann", "read_header",
+           "search_params", "write_ann"]
