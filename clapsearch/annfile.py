@@ -56,6 +56,7 @@ class AnnCache:
     header: AnnHeader
     index: object  # faiss.IndexIDMap2 (ids are segment ids)
     ids: np.ndarray  # (ntotal,) int64, sorted
+    memo: dict = field(default_factory=dict)  # last routed candidate scan (see ann_search)
 
 
 def write_ann(path: Path, header: AnnHeader, index) -> None:
@@ -147,6 +148,7 @@ def ann_search(
     k: int,
     selector=None,
     fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    memo: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Search a cache: `(Q, dim)` float32 unit queries -> `(scores, ids)` `(Q, k')`.
 
@@ -155,6 +157,11 @@ def ann_search(
     return `(ids (u,) sorted int64, vectors (u, dim) float32)` of those still in the database
     (the caller's snapshot), and candidates it omits are dropped. Without `fetch` a routed
     cache is searched plainly. The indexer tunes with this very function.
+
+    `memo` (unfiltered searches only): keeps the last routed scan, 4x the pool deep, so the
+    per-file ranking's over-fetch (the same queries again with 2k, 4k) re-ranks a longer
+    prefix of it instead of scanning the IVF lists again; the prefix is what a fresh scan
+    would return.
     """
     ntotal = max(int(header.ntotal), 1)
     alpha = float(header.params.get("route_alpha", 0.0))
@@ -166,8 +173,16 @@ def ann_search(
     mean = np.asarray(header.route_mean, dtype=np.float32)
     moved = (1.0 - alpha) * q + alpha * mean
     moved /= np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)
-    _, cand = index.search(moved, pool, params=search_params(header, selector, pool))
-    cand = cand.astype(np.int64)
+    key = q.tobytes() if memo is not None and selector is None else None
+    cand = memo.get(key) if key is not None else None
+    if cand is None or cand.shape[1] < pool:
+        depth = min(4 * pool, ntotal) if key is not None else pool
+        _, cand = index.search(moved, depth, params=search_params(header, selector, depth))
+        cand = cand.astype(np.int64)
+        if key is not None:
+            memo.clear()
+            memo[key] = cand
+    cand = cand[:, :pool]
     got_ids, vecs = fetch(np.unique(cand[cand >= 0]))
     if len(got_ids) == 0:
         return (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64))

@@ -220,7 +220,7 @@ class IndexStore:
         """The cache's top-k; a gap-routed cache re-ranks its candidates exactly with their
         vectors read in this snapshot (`annfile.ann_search`)."""
         return ann_search(cache.header, cache.index, q, k, selector,
-                          fetch=lambda ids: self._vectors_for(conn, ids))
+                          fetch=lambda ids: self._vectors_for(conn, ids), memo=cache.memo)
 
     def _view(self, conn) -> _View:
         gen, db_uuid = conn.execute(

@@ -123,6 +123,15 @@ def test_ivf_routing_reranks_the_pool_exactly(tmp_path):
         np.testing.assert_allclose(scores[i], s[0], atol=1e-6)
     plain = ann_search(replace(h, params={"nprobe": 8}), cache.index, q, 10)[1]
     assert not np.array_equal(plain, got)  # the routed path really ran
+
+    # the ranking's over-fetch (same queries, larger k) reuses the memoised scan: same result
+    def fetch(want):
+        return want, vecs[np.searchsorted(ids, want)]
+
+    fresh = ann_search(h, cache.index, q, 40, fetch=fetch)
+    again = store.search(q, 40)
+    np.testing.assert_array_equal(again[1], fresh[1])
+    np.testing.assert_allclose(again[0], fresh[0], atol=1e-6)
     store.close()
 
 
