@@ -39,6 +39,7 @@ class IndexOptions:
     reembed: bool = False
     device: str = "auto"
     precision: str = "auto"
+    batch_size: int | None = None  # None: the embedder's default; windows per model forward
 
 
 @dataclass
@@ -166,6 +167,8 @@ class LazyEmbedder:
             from clapsearch.loading import load_embedder
 
             e = load_embedder(self.name, device=self.opts.device, precision=self.opts.precision)
+            if self.opts.batch_size:
+                e.audio_batch_size = self.opts.batch_size
             if self.expect is not None and e.identity != self.expect:
                 raise ModelMismatchError(
                     f"The index at {self.index_dir} was built with model {self.expect}, but "

@@ -46,6 +46,13 @@ def index(
         show_default=False,
         help="Decoding worker processes (default: cores - 1; 0 decodes in-process).",
     ),
+    batch_size: int = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        show_default=False,
+        help="Windows per model forward (default 16); lower it if GPU memory runs out.",
+    ),
     reembed: bool = typer.Option(
         False, "--reembed", help="Drop all vectors and re-embed everything (another model/hop)."
     ),
@@ -69,6 +76,7 @@ def index(
         reembed=reembed,
         device=device,
         precision=precision,
+        batch_size=batch_size,
     )
     with _storage_errors(index_path):
         summary = run_index(opts, progress=_progress_bar())
