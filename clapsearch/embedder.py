@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +30,8 @@ from clapsearch.features import clap_features, window_starts
 class Embedder(abc.ABC):
     """Embeds waveforms and texts into one shared unit-norm space of size `dim`.
 
-    Subclasses set `audio_config`, `dim`, `identity`, `device`, `dtype` and implement
-    `_audio_forward` / `_text_forward`.
+    Subclasses set `audio_config`, `dim`, `identity`, `device`, `dtype`, `tokenizer` (a
+    transformers tokenizer) and implement `_audio_forward` / `_text_forward`.
     """
 
     audio_config: AudioConfig
@@ -38,6 +39,7 @@ class Embedder(abc.ABC):
     identity: str  # stable id of the weights: indexes remember it and refuse another model
     device: torch.device
     dtype: torch.dtype
+    tokenizer: Any
     audio_batch_size: int = 16
     text_batch_size: int = 64
 
@@ -58,9 +60,19 @@ class Embedder(abc.ABC):
     def _text_forward(self, texts: list[str]) -> torch.Tensor:
         """`B` strings -> `(B, dim)` unnormalised (tokenised with truncation)."""
 
-    @abc.abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens the text needs before truncation (to tell users a query was cut)."""
+        return len(self.tokenizer(text, truncation=False)["input_ids"])
+
+    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Padded, truncated `input_ids` / `attention_mask` on the model's device."""
+        return self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_text_tokens,
+            return_tensors="pt",
+        ).to(self.device)
 
     @property
     @abc.abstractmethod

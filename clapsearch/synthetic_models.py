@@ -57,6 +57,25 @@ def _build_tokenizer(folder: Path):
     return tokenizer
 
 
+def laion_feature_extractor(truncation: str = "rand_trunc"):
+    """transformers' `ClapFeatureExtractor` with the LAION-CLAP checkpoints' settings
+    (48 kHz, 10 s, 64 mels from 50 Hz to 14 kHz): the reference our front end is tested
+    and benchmarked against."""
+    from transformers import ClapFeatureExtractor
+
+    return ClapFeatureExtractor(
+        feature_size=64,
+        sampling_rate=48_000,
+        hop_length=480,
+        max_length_s=10,
+        fft_window_size=1024,
+        frequency_min=50,
+        frequency_max=14_000,
+        truncation=truncation,
+        padding="repeatpad",
+    )
+
+
 def build_random_clap(
     folder: str | Path, size: str = "tiny", truncation: str = "rand_trunc", seed: int = 0
 ) -> Path:
@@ -67,7 +86,7 @@ def build_random_clap(
     import tempfile
 
     import torch
-    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+    from transformers import ClapConfig, ClapModel, ClapProcessor
 
     folder = Path(folder)
     with tempfile.TemporaryDirectory() as scratch:
@@ -103,17 +122,7 @@ def build_random_clap(
     torch.manual_seed(seed)
     model = ClapModel(config).eval()
     model.save_pretrained(folder)
-    extractor = ClapFeatureExtractor(
-        feature_size=64,
-        sampling_rate=48_000,
-        hop_length=480,
-        max_length_s=10,
-        fft_window_size=1024,
-        frequency_min=50,
-        frequency_max=14_000,
-        truncation=truncation,
-        padding="repeatpad",
-    )
+    extractor = laion_feature_extractor(truncation)
     ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
     # transformers 5 nests the extractor settings in processor_config.json; hub checkpoints
     # (and transformers 4) read preprocessor_config.json, so write that too.

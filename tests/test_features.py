@@ -20,19 +20,9 @@ TOLERANCE_DB = 1e-3
 
 
 def _reference_extractor(truncation: str):
-    from transformers import ClapFeatureExtractor
+    from clapsearch.synthetic_models import laion_feature_extractor
 
-    return ClapFeatureExtractor(
-        feature_size=64,
-        sampling_rate=48_000,
-        hop_length=480,
-        max_length_s=10,
-        fft_window_size=1024,
-        frequency_min=50,
-        frequency_max=14_000,
-        truncation=truncation,
-        padding="repeatpad",
-    )
+    return laion_feature_extractor(truncation)
 
 
 def _load48k(path) -> np.ndarray:

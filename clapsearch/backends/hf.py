@@ -126,9 +126,6 @@ class HFClapEmbedder(Embedder):
         positions = getattr(self.model.config.text_config, "max_position_embeddings", 514) - 2
         return int(min(limit, positions))
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
-
     def _audio_forward(self, features: torch.Tensor, is_longer: torch.Tensor) -> torch.Tensor:
         out = self.model.audio_model(
             input_features=features.to(self.dtype), is_longer=is_longer[:, None]
@@ -136,13 +133,7 @@ class HFClapEmbedder(Embedder):
         return self.model.audio_projection(out.pooler_output)
 
     def _text_forward(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_text_tokens,
-            return_tensors="pt",
-        ).to(self.device)
+        tokens = self._tokenize(texts)
         out = self.model.text_model(
             input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
         )

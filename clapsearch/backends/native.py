@@ -50,18 +50,9 @@ class NativeEmbedder(Embedder):
         positions = getattr(self.model.text_encoder.hf_model.config, "max_position_embeddings", 512)
         return int(min(limit, positions, self.config.text_encoder.max_length))
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
-
     def _audio_forward(self, features: torch.Tensor, is_longer: torch.Tensor) -> torch.Tensor:
         return self.model.encode_audio(features.to(self.dtype), is_longer)
 
     def _text_forward(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_text_tokens,
-            return_tensors="pt",
-        ).to(self.device)
+        tokens = self._tokenize(texts)
         return self.model.encode_text(tokens["input_ids"], tokens["attention_mask"])
