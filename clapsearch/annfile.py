@@ -193,5 +193,13 @@ def ann_search(
     return topk_merge([(scores.astype(np.float32), np.where(valid, cand, -1))], k)
 
 
-__all__ = ["RERANK_MIN", "AnnCache", "AnnHeader", "ann_search", "read_ann", "read_header",
-           "search_params", "write_ann"]
+__all__ = [
+    "RERANK_MIN",
+    "AnnCache",
+    "AnnHeader",
+    "ann_search",
+    "read_ann",
+    "read_header",
+    "search_params",
+    "write_ann",
+]

@@ -103,7 +103,8 @@ class IndexStore:
             if not readonly:  # older databases: the index `segment_ids_where` relies on
                 with store._txn() as conn:
                     conn.exec_driver_sql(
-                        "CREATE INDEX IF NOT EXISTS ix_segments_file ON segments (file_id)")
+                        "CREATE INDEX IF NOT EXISTS ix_segments_file ON segments (file_id)"
+                    )
             store.refresh_meta()
         except Exception:
             store.close()
@@ -136,8 +137,15 @@ class IndexStore:
                         "dim, config_json, generation, index_type, recall_at_10, created_at) "
                         "VALUES (1, :v, :u, :m, :s, :d, :c, 0, 'flat', NULL, :t)"
                     ),
-                    dict(v=SCHEMA_VERSION, u=str(uuid.uuid4()), m=model, s=model_source, d=int(dim),
-                         c=json.dumps(to_dict(config)), t=time.time()),
+                    dict(
+                        v=SCHEMA_VERSION,
+                        u=str(uuid.uuid4()),
+                        m=model,
+                        s=model_source,
+                        d=int(dim),
+                        c=json.dumps(to_dict(config)),
+                        t=time.time(),
+                    ),
                 )
         store.refresh_meta()
         return store
@@ -151,9 +159,15 @@ class IndexStore:
                 )
             ).one()
         self.meta = IndexMeta(
-            model=row[0], dim=int(row[1]), schema_version=int(row[2]), index_type=row[3],
-            recall_at_10=row[4], config=from_dict(IndexConfig, json.loads(row[5])),
-            generation=int(row[6]), db_uuid=row[7], model_source=row[8] or "",
+            model=row[0],
+            dim=int(row[1]),
+            schema_version=int(row[2]),
+            index_type=row[3],
+            recall_at_10=row[4],
+            config=from_dict(IndexConfig, json.loads(row[5])),
+            generation=int(row[6]),
+            db_uuid=row[7],
+            model_source=row[8] or "",
         )
         return self.meta
 
@@ -219,8 +233,15 @@ class IndexStore:
     def _search_cache(self, conn, cache: AnnCache, q: np.ndarray, k: int, selector) -> tuple:
         """The cache's top-k; a gap-routed cache re-ranks its candidates exactly with their
         vectors read in this snapshot (`annfile.ann_search`)."""
-        return ann_search(cache.header, cache.index, q, k, selector,
-                          fetch=lambda ids: self._vectors_for(conn, ids), memo=cache.memo)
+        return ann_search(
+            cache.header,
+            cache.index,
+            q,
+            k,
+            selector,
+            fetch=lambda ids: self._vectors_for(conn, ids),
+            memo=cache.memo,
+        )
 
     def _view(self, conn) -> _View:
         gen, db_uuid = conn.execute(
@@ -237,8 +258,12 @@ class IndexStore:
             # ids are AUTOINCREMENT: anything the cache lacks is above its largest id
             top = int(cache.ids[-1]) if cache is not None and len(cache.ids) else -1
             live = np.fromiter(
-                (r[0] for r in conn.execute(text("SELECT id FROM segments WHERE id <= :t"),
-                                            dict(t=top))),
+                (
+                    r[0]
+                    for r in conn.execute(
+                        text("SELECT id FROM segments WHERE id <= :t"), dict(t=top)
+                    )
+                ),
                 dtype=np.int64,
             )
             dead = np.setdiff1d(cache.ids, live) if cache is not None else np.zeros(0, np.int64)
@@ -326,15 +351,22 @@ class IndexStore:
                 return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
             # matching files first, then their segments through ix_segments_file: a scan of
             # `segments` would page in every vector blob (0.9 s at 1M windows)
-            fids = [r[0] for r in conn.execute(
-                text("SELECT id FROM files WHERE " + " AND ".join(where)), params)]
+            fids = [
+                r[0]
+                for r in conn.execute(
+                    text("SELECT id FROM files WHERE " + " AND ".join(where)), params
+                )
+            ]
             out: list[int] = []
             for lo in range(0, len(fids), _CHUNK):
                 chunk = fids[lo : lo + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                out.extend(r[0] for r in conn.exec_driver_sql(
-                    f"SELECT id FROM segments "
-                    f"WHERE file_id IN ({marks})", tuple(chunk)))
+                out.extend(
+                    r[0]
+                    for r in conn.exec_driver_sql(
+                        f"SELECT id FROM segments WHERE file_id IN ({marks})", tuple(chunk)
+                    )
+                )
         return np.sort(np.array(out, dtype=np.int64))
 
     def file_id_for_path(self, path: str | os.PathLike) -> int | None:
@@ -358,8 +390,10 @@ class IndexStore:
                 text("SELECT id, vector FROM segments WHERE file_id = :f ORDER BY start_s, id"),
                 dict(f=fid),
             ).all()
-        return (np.array([r[0] for r in rows], dtype=np.int64),
-                decode_vectors([r[1] for r in rows], self.meta.dim))
+        return (
+            np.array([r[0] for r in rows], dtype=np.int64),
+            decode_vectors([r[1] for r in rows], self.meta.dim),
+        )
 
     def status(self) -> IndexStatus:
         with self._txn() as conn:
@@ -370,9 +404,14 @@ class IndexStore:
             failed = conn.execute(text("SELECT count(*) FROM failures")).scalar()
         meta = self.refresh_meta()
         return IndexStatus(
-            files=int(files), segments=int(segments), failed=int(failed),
-            duration_s=float(duration), model=meta.model, dim=meta.dim,
-            index_type=meta.index_type, recall_at_10=meta.recall_at_10,
+            files=int(files),
+            segments=int(segments),
+            failed=int(failed),
+            duration_s=float(duration),
+            model=meta.model,
+            dim=meta.dim,
+            index_type=meta.index_type,
+            recall_at_10=meta.recall_at_10,
             bytes_on_disk=self.bytes_on_disk(),
         )
 
@@ -414,8 +453,10 @@ class IndexStore:
                 ),
                 dict(dataclasses.asdict(record), t=time.time()),
             ).scalar_one()
-            rows = [(fid, float(s), float(e), b)
-                    for (s, e), b in zip(spans, encode_vectors(vectors), strict=True)]
+            rows = [
+                (fid, float(s), float(e), b)
+                for (s, e), b in zip(spans, encode_vectors(vectors), strict=True)
+            ]
             if rows:
                 conn.exec_driver_sql(
                     "INSERT INTO segments (file_id, start_s, end_s, vector) VALUES (?, ?, ?, ?)",
@@ -430,7 +471,9 @@ class IndexStore:
         removed = 0
         with self._write() as conn:
             for p in paths:
-                removed += conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=p)).rowcount
+                removed += conn.execute(
+                    text("DELETE FROM files WHERE path = :p"), dict(p=p)
+                ).rowcount
             if removed:
                 _bump(conn)
         self._view_cache = None
@@ -486,8 +529,10 @@ class IndexStore:
             conn.execute(text("DELETE FROM files"))
             conn.execute(text("DELETE FROM failures"))
             conn.execute(
-                text("UPDATE index_meta SET model = :m, model_source = :s, dim = :d, "
-                     "config_json = :c, index_type = 'flat', recall_at_10 = NULL WHERE id = 1"),
+                text(
+                    "UPDATE index_meta SET model = :m, model_source = :s, dim = :d, "
+                    "config_json = :c, index_type = 'flat', recall_at_10 = NULL WHERE id = 1"
+                ),
                 dict(m=model, s=model_source, d=int(dim), c=json.dumps(to_dict(config))),
             )
             _bump(conn)
@@ -496,8 +541,10 @@ class IndexStore:
 
     def set_config(self, config: IndexConfig) -> None:
         with self._write() as conn:
-            conn.execute(text("UPDATE index_meta SET config_json = :c WHERE id = 1"),
-                         dict(c=json.dumps(to_dict(config))))
+            conn.execute(
+                text("UPDATE index_meta SET config_json = :c WHERE id = 1"),
+                dict(c=json.dumps(to_dict(config))),
+            )
         self.refresh_meta()
 
     def set_ann_info(self, index_type: str, recall_at_10: float | None) -> None:
@@ -518,8 +565,12 @@ class IndexStore:
         with self._txn() as conn:
             gen = conn.execute(text("SELECT generation FROM index_meta WHERE id = 1")).scalar()
             live = np.fromiter(
-                (r[0] for r in conn.execute(text("SELECT id FROM segments WHERE id <= :t"),
-                                            dict(t=top))),
+                (
+                    r[0]
+                    for r in conn.execute(
+                        text("SELECT id FROM segments WHERE id <= :t"), dict(t=top)
+                    )
+                ),
                 dtype=np.int64,
             )
             rows = conn.execute(
@@ -568,8 +619,7 @@ def _make_engine(db: Path, readonly: bool):
     snapshot (pysqlite's own transaction handling does not BEGIN before SELECTs)."""
 
     def connect():
-        conn = sqlite3.connect(str(db), timeout=30.0, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(str(db), timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
         if readonly:

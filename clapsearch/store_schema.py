@@ -21,8 +21,22 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA_VERSION = 1
 DEFAULT_EXTENSIONS = (
-    ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma",
-    ".webm", ".mka", ".caf", ".w64", ".au",
+    ".wav",
+    ".flac",
+    ".mp3",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".m4a",
+    ".aac",
+    ".aif",
+    ".aiff",
+    ".wma",
+    ".webm",
+    ".mka",
+    ".caf",
+    ".w64",
+    ".au",
 )
 
 

@@ -47,14 +47,38 @@ NPROBE_GRID = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512)
 N_PROBES = 200
 ROUTE_ALPHAS = (0.35, 0.5, 0.2)  # IVF gap routing: q' = normalize((1 - a) q + a mu); 0 = off
 PROBE_TEXTS = (
-    "a dog barking", "rain falling on a roof", "a car engine starting", "birds singing",
-    "people talking in a crowd", "a siren in the distance", "footsteps on gravel",
-    "a door slamming", "thunder", "a baby crying", "music with drums and guitar",
-    "water running from a tap", "wind blowing", "a cat meowing", "an airplane flying overhead",
-    "typing on a keyboard", "a church bell ringing", "glass breaking", "a clock ticking",
-    "a helicopter", "someone coughing", "waves crashing on a beach", "a train passing",
-    "frogs croaking at night", "a crackling fire", "applause", "a phone ringing",
-    "a vacuum cleaner", "chainsaw cutting wood", "laughter", "a rooster crowing", "snoring",
+    "a dog barking",
+    "rain falling on a roof",
+    "a car engine starting",
+    "birds singing",
+    "people talking in a crowd",
+    "a siren in the distance",
+    "footsteps on gravel",
+    "a door slamming",
+    "thunder",
+    "a baby crying",
+    "music with drums and guitar",
+    "water running from a tap",
+    "wind blowing",
+    "a cat meowing",
+    "an airplane flying overhead",
+    "typing on a keyboard",
+    "a church bell ringing",
+    "glass breaking",
+    "a clock ticking",
+    "a helicopter",
+    "someone coughing",
+    "waves crashing on a beach",
+    "a train passing",
+    "frogs croaking at night",
+    "a crackling fire",
+    "applause",
+    "a phone ringing",
+    "a vacuum cleaner",
+    "chainsaw cutting wood",
+    "laughter",
+    "a rooster crowing",
+    "snoring",
 )
 
 
@@ -151,8 +175,12 @@ def _probe(header: AnnHeader, index, probes, ids, vecs) -> tuple[np.ndarray, flo
 
     faiss.cvar.indexIVF_stats.reset()
     faiss.cvar.hnsw_stats.reset()
-    got = np.concatenate([ann_search(header, index, probes[i : i + 64], 10, fetch=fetch)[1]
-                          for i in range(0, len(probes), 64)])
+    got = np.concatenate(
+        [
+            ann_search(header, index, probes[i : i + 64], 10, fetch=fetch)[1]
+            for i in range(0, len(probes), 64)
+        ]
+    )
     ndis = faiss.cvar.indexIVF_stats.ndis + faiss.cvar.hnsw_stats.ndis
     pool = max(RERANK_MIN, 40) if header.params.get("route_alpha") else 0
     return got, ndis / len(probes) + pool
@@ -219,8 +247,9 @@ def update_ann(store: IndexStore, cache: AnnCache) -> AnnReport | None:
         index.add_with_ids(fresh_vecs, fresh_ids)
     header = replace(cache.header, generation=gen, ntotal=int(index.ntotal))
     write_ann(ann_path(store.index_dir), header, index)
-    return AnnReport(kind, int(index.ntotal), header.recall_at_10, dict(header.params),
-                     time.perf_counter() - t0)
+    return AnnReport(
+        kind, int(index.ntotal), header.recall_at_10, dict(header.params), time.perf_counter() - t0
+    )
 
 
 def build_ann(
@@ -236,25 +265,39 @@ def build_ann(
     meta = store.meta
     kind = kind or choose_type(len(ids), meta.config)
     index = _build(kind, ids, vecs)
-    header = AnnHeader(db_uuid=meta.db_uuid, generation=gen, model=meta.model, dim=meta.dim,
-                       index_type=kind, ntotal=int(index.ntotal))
+    header = AnnHeader(
+        db_uuid=meta.db_uuid,
+        generation=gen,
+        model=meta.model,
+        dim=meta.dim,
+        index_type=kind,
+        ntotal=int(index.ntotal),
+    )
     recall = None
     if kind != "flat":
         from clapsearch.store import exact_topk
 
         probes = text_like_probes(vecs, N_PROBES, text_vectors)
-        truth = np.concatenate([exact_topk(probes[i : i + 32], vecs, ids, 10)[1]
-                                for i in range(0, len(probes), 32)])
+        truth = np.concatenate(
+            [exact_topk(probes[i : i + 32], vecs, ids, 10)[1] for i in range(0, len(probes), 32)]
+        )
         if kind.startswith("ivf"):  # the routing axis (HNSW is tuned plainly)
             header = replace(header, route_mean=[float(x) for x in vector_mean(vecs)])
-        params, recall = _tune(kind, index, header, probes, truth, ids, vecs,
-                               meta.config.target_recall)
+        params, recall = _tune(
+            kind, index, header, probes, truth, ids, vecs, meta.config.target_recall
+        )
         header = replace(header, params=params, recall_at_10=recall)
     write_ann(ann_path(store.index_dir), header, index)
     store.set_ann_info(kind, recall)
-    return AnnReport(kind, int(index.ntotal), recall, dict(header.params),
-                     time.perf_counter() - t0)
+    return AnnReport(kind, int(index.ntotal), recall, dict(header.params), time.perf_counter() - t0)
 
 
-__all__ = ["AnnReport", "PROBE_TEXTS", "build_ann", "choose_type", "text_like_probes",
-           "update_ann", "vector_mean"]
+__all__ = [
+    "AnnReport",
+    "PROBE_TEXTS",
+    "build_ann",
+    "choose_type",
+    "text_like_probes",
+    "update_ann",
+    "vector_mean",
+]

@@ -40,8 +40,11 @@ class _Gap:
 
     def audio(self, n, per, seed=0):
         rng = np.random.default_rng(seed)
-        files = self.m_audio + self._meanings(rng, n // per) + 0.7 * _unit(
-            rng.standard_normal((n // per, DIM)))
+        files = (
+            self.m_audio
+            + self._meanings(rng, n // per)
+            + 0.7 * _unit(rng.standard_normal((n // per, DIM)))
+        )
         return _unit(np.repeat(files, per, axis=0) + 0.4 * _unit(rng.standard_normal((n, DIM))))
 
     def text(self, n, seed):
@@ -56,8 +59,9 @@ def _unit(x):
 
 def _add(store, vecs, per, prefix="/lib"):
     for i in range(0, len(vecs), per):
-        rec = FileRecord(f"{prefix}/{'a' if i % (10 * per) == 0 else 'b'}/{i}.wav", 1, 1, str(i),
-                         5.0, 48000, 1)
+        rec = FileRecord(
+            f"{prefix}/{'a' if i % (10 * per) == 0 else 'b'}/{i}.wav", 1, 1, str(i), 5.0, 48000, 1
+        )
         store.add_file(rec, [(float(j), float(j) + 1) for j in range(per)], vecs[i : i + per])
 
 
@@ -74,7 +78,9 @@ def _exact_scores(q, ids, vecs, got):
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_recall_on_text_queries_across_the_gap(tmp_path, kind):
     gap = _Gap()
-    store = IndexStore.create(tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind))
+    store = IndexStore.create(
+        tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind)
+    )
     _add(store, gap.audio(4000, 20), 20)
     report = build_ann(store, gap.text(32, seed=1))  # the model's prompt embeddings
     assert report.index_type.startswith(kind) and report.recall_at_10 >= 0.95
@@ -101,7 +107,9 @@ def test_ivf_routing_reranks_the_pool_exactly(tmp_path):
     from clapsearch.annfile import write_ann
 
     gap = _Gap()
-    store = IndexStore.create(tmp_path / "r", "m", DIM, IndexConfig(exact_threshold=1000, ann="ivf"))
+    store = IndexStore.create(
+        tmp_path / "r", "m", DIM, IndexConfig(exact_threshold=1000, ann="ivf")
+    )
     _add(store, gap.audio(3000, 20), 20)
     build_ann(store, gap.text(32, seed=1))
     path = store.index_dir / "ann.faiss"
@@ -140,7 +148,9 @@ def test_stale_cache_with_routing_stays_exact_scored(tmp_path, kind):
     """Files added and removed after the build: removed ids never come back, added ones are
     found (searched exactly), every score is the exact cosine."""
     gap = _Gap()
-    store = IndexStore.create(tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind))
+    store = IndexStore.create(
+        tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind)
+    )
     _add(store, gap.audio(3000, 20), 20)
     build_ann(store, gap.text(32, seed=1))
     q = gap.text(20, seed=4)
@@ -164,8 +174,9 @@ def _store(tmp_path, kind, n=4000):
     vecs = _clustered(n)
     per = 50
     for i in range(0, n, per):
-        rec = FileRecord(f"/lib/{'a' if i % 200 == 0 else 'b'}/{i}.wav", 1, 1, str(i), 5.0,
-                         48000, 1)
+        rec = FileRecord(
+            f"/lib/{'a' if i % 200 == 0 else 'b'}/{i}.wav", 1, 1, str(i), 5.0, 48000, 1
+        )
         store.add_file(rec, [(float(j), float(j) + 1) for j in range(per)], vecs[i : i + per])
     return store
 
@@ -214,8 +225,11 @@ def test_update_in_place_then_rebuild_when_due(tmp_path, kind):
     build_ann(store)
     path = store.index_dir / "ann.faiss"
     extra = _clustered(50, seed=3)
-    store.add_file(FileRecord("/lib/new.wav", 1, 1, "n", 5.0, 48000, 1),
-                   [(float(j), j + 1.0) for j in range(50)], extra)
+    store.add_file(
+        FileRecord("/lib/new.wav", 1, 1, "n", 5.0, 48000, 1),
+        [(float(j), j + 1.0) for j in range(50)],
+        extra,
+    )
     report = update_ann(store, read_ann(path))  # additions only: in place for both
     assert report is not None and report.ntotal == 2050
     cache = read_ann(path)
