@@ -31,6 +31,29 @@ def clotho_files() -> list[Path]:
     return files
 
 
+def run_cli(args: list[str], capsys, stdin: bytes | None = None) -> tuple[int, str, str]:
+    """The real entry point (`run_app`) in-process: exit code, stdout, stderr."""
+    import io
+    import sys
+
+    from clapsearch.cli import app
+    from clapsearch.cli.common import run_app
+
+    old_argv, old_stdin = sys.argv, sys.stdin
+    sys.argv = ["clapsearch", *args]
+    if stdin is not None:
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+    try:
+        run_app(app)
+        code = 0
+    except SystemExit as ex:
+        code = ex.code
+    finally:
+        sys.argv, sys.stdin = old_argv, old_stdin
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 @pytest.fixture(scope="session")
 def tiny_clap_dir(tmp_path_factory) -> Path:
     """A random tiny transformers `ClapModel` (rand_trunc front end) saved with its processor."""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
-from conftest import clotho_files, esc50_files
+from conftest import clotho_files, esc50_files, run_cli
 
 from clapsearch.audio import load_audio
 from clapsearch.classify import (
@@ -21,24 +20,6 @@ from clapsearch.errors import AudioDecodeError, UsageError
 from clapsearch.features import window_starts
 
 LABELS = ["dog", "rain", "siren", "church bells"]
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """The real entry point in-process: exit code, stdout, stderr."""
-    from clapsearch.cli import app
-    from clapsearch.cli.common import run_app
-
-    old = sys.argv
-    sys.argv = ["clapsearch", *args]
-    try:
-        run_app(app)
-        code = 0
-    except SystemExit as ex:
-        code = ex.code
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_softmax_matches_reference_and_sums_to_one(words_embedder):

@@ -7,31 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CLOTHO_DIR, REPO, write_test_index
+from conftest import CLOTHO_DIR, REPO, run_cli, write_test_index
 
 from clapsearch.library import Library
-
-
-def run_cli(args: list[str], capsys, stdin: bytes | None = None) -> tuple[int, str, str]:
-    """The real entry point in-process: exit code, stdout, stderr."""
-    import io
-
-    from clapsearch.cli import app
-    from clapsearch.cli.common import run_app
-
-    old_argv, old_stdin = sys.argv, sys.stdin
-    sys.argv = ["clapsearch", *args]
-    if stdin is not None:
-        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
-    try:
-        run_app(app)
-        code = 0
-    except SystemExit as ex:
-        code = ex.code
-    finally:
-        sys.argv, sys.stdin = old_argv, old_stdin
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()

@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 
 import numpy as np
 import pytest
-from conftest import CLOTHO_DIR, ESC50_DIR, clotho_files, esc50_files
+from conftest import CLOTHO_DIR, ESC50_DIR, clotho_files, esc50_files, run_cli
 
 from clapsearch.eval.metrics import METRIC_KEYS, retrieval_scores
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """The real entry point in-process: exit code, stdout, stderr."""
-    from clapsearch.cli import app
-    from clapsearch.cli.common import run_app
-
-    old = sys.argv
-    sys.argv = ["clapsearch", *args]
-    try:
-        run_app(app)
-        code = 0
-    except SystemExit as ex:
-        code = ex.code
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
