@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Truncation = Literal["rand_trunc", "fusion"]
@@ -73,8 +72,4 @@ def from_dict(cls: type, data: dict) -> Any:
     return cls(**kwargs)
 
 
-def dumps(config: Any) -> str:
-    return json.dumps(to_dict(config), indent=2, sort_keys=True)
-
-
-__all__ = ["AudioConfig", "Truncation", "MelScale", "to_dict", "from_dict", "dumps", "field"]
+__all__ = ["AudioConfig", "MelScale", "Truncation", "from_dict", "to_dict"]

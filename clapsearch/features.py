@@ -196,17 +196,9 @@ def clap_features(
     return torch.stack(out), torch.tensor(longer, device=out[0].device)
 
 
-def duration_windows(n_samples: int, config: AudioConfig) -> int:
-    """How many windows `Embedder.embed_audio` averages for a clip of `n_samples`."""
-    if config.truncation == "fusion":
-        return 1
-    return len(window_starts(n_samples, config.window_samples))
-
-
 __all__ = [
     "AMIN",
     "clap_features",
-    "duration_windows",
     "log_mel",
     "mel_filterbank",
     "pad_or_repeat",

@@ -15,14 +15,6 @@ from clapsearch.config import AudioConfig
 from clapsearch.embedder import Embedder
 from clapsearch.errors import ModelLoadError
 
-KNOWN_HUB_IDS = (
-    "laion/clap-htsat-unfused",
-    "laion/clap-htsat-fused",
-    "laion/larger_clap_general",
-    "laion/larger_clap_music_and_speech",
-    "laion/larger_clap_music",
-)
-
 
 def audio_config_from_preprocessor(pre: dict) -> AudioConfig:
     """`preprocessor_config.json` of a `ClapProcessor` -> our `AudioConfig`."""
@@ -51,8 +43,8 @@ def _read_preprocessor(folder: Path) -> dict:
     raise ModelLoadError(f"{folder} has no preprocessor_config.json: it is not a CLAP checkpoint.")
 
 
-def _resolve_files(name_or_path: str) -> tuple[Path, str]:
-    """Local directory or hub id -> (directory holding the files, revision tag for identity).
+def _resolve_files(name_or_path: str) -> Path:
+    """Local directory or hub id -> the directory holding the checkpoint files.
 
     Never downloads when `HF_HUB_OFFLINE=1`; a missing offline copy is one clear sentence.
     """
@@ -60,7 +52,7 @@ def _resolve_files(name_or_path: str) -> tuple[Path, str]:
     if local.is_dir():
         if not (local / "config.json").exists():
             raise ModelLoadError(f"{local} is not a model directory (no config.json).")
-        return local, ""
+        return local
     if local.suffix or name_or_path.startswith((".", "/", "~")):
         raise ModelLoadError(f"Model path {name_or_path} does not exist.")
     try:
@@ -76,8 +68,7 @@ def _resolve_files(name_or_path: str) -> tuple[Path, str]:
             f"(`huggingface-cli download {name_or_path}`) or pass a local directory with "
             f"--model /path/to/model."
         ) from None
-    folder = Path(folder)
-    return folder, folder.name[:12]
+    return Path(folder)
 
 
 def _weights_digest(folder: Path) -> str:
@@ -105,7 +96,7 @@ class HFClapEmbedder(Embedder):
     def __init__(self, name_or_path: str, device: torch.device, dtype: torch.dtype):
         from transformers import AutoTokenizer, ClapModel
 
-        folder, _ = _resolve_files(name_or_path)
+        folder = _resolve_files(name_or_path)
         try:
             model = ClapModel.from_pretrained(folder, torch_dtype=dtype)
             self.tokenizer = AutoTokenizer.from_pretrained(folder)
