@@ -14,15 +14,14 @@ mean of the stored vectors), `q' = normalize((1 - a) q + a mu)`, for a pool of
 query from their stored vectors (`ann_search`); scores are therefore exact, as on every path.
 
 Layout: `MAGIC` (8 bytes), header length (uint32 little-endian), UTF-8 JSON `AnnHeader`, then
-`faiss.serialize_index` bytes. Written to `ann.faiss.tmp-<pid>`, fsynced, `os.replace`d over
-`ann.faiss`, then the directory is fsynced: a reader sees the old file or the new one, never
-half of one.
+`faiss.serialize_index` bytes. Written with `clapsearch.atomic` (a `ann.faiss.tmp-*` sibling,
+fsynced, `os.replace`d over `ann.faiss`, directory fsynced): a reader sees the old file or the
+new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -63,33 +62,13 @@ def write_ann(path: Path, header: AnnHeader, index) -> None:
     """Atomically replace `path` with `index` tagged by `header` (see module doc)."""
     import faiss
 
+    from clapsearch.atomic import atomic_open
+
     payload = faiss.serialize_index(index)
     head = json.dumps(asdict(header)).encode()
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(MAGIC + struct.pack("<I", len(head)) + head)
-            fh.write(memoryview(payload))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic_open(path, "wb") as fh:
+        fh.write(MAGIC + struct.pack("<I", len(head)) + head)
+        fh.write(memoryview(payload))
 
 
 def read_header(path: Path) -> AnnHeader | None:

@@ -1,6 +1,6 @@
 """Zero-shot audio-to-text classification: which of the given labels does each file sound like.
 
-Each label becomes a prompt (`template.format(label)`, "This is a sound of {}." by default, the
+Each label becomes a prompt (`clapsearch.prompts`: "This is a sound of {label}." by default, the
 wording LAION-CLAP was evaluated with) and is embedded once; each file is embedded with the
 model's long-clip policy (`Embedder.embed_audio`: the normalised mean of its windows). Scores:
 
@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from clapsearch.errors import UsageError
+from clapsearch.prompts import DEFAULT_TEMPLATE, fill, render
 
 if TYPE_CHECKING:
     from clapsearch.embedder import Embedder
 
-DEFAULT_TEMPLATE = "This is a sound of {}."
 REFERENCE_LABEL = "something"
 DEFAULT_LOGIT_SCALE = 100.0
 
@@ -82,14 +82,6 @@ def parse_labels(text: str) -> list[str]:
     blanks and repeats dropped)."""
     parts = [p.strip() for line in text.splitlines() for p in line.split(",")]
     return list(dict.fromkeys(p for p in parts if p))
-
-
-def check_template(template: str) -> str:
-    if template.count("{}") != 1:
-        raise UsageError(
-            f"The template must contain {{}} exactly once, where the label goes, not {template!r}."
-        )
-    return template
 
 
 def logit_scale(embedder: Embedder) -> float:
@@ -155,13 +147,13 @@ def classify(
         raise UsageError("Give at least one audio file to classify.")
     if top is not None and top < 1:
         raise UsageError(f"--top must be at least 1, not {top}.")
-    check_template(template)
+    prompt_texts = render(labels, template)  # a bad template fails before the model loads
     if embedder is None:
         from clapsearch.loading import load_embedder
 
         embedder = load_embedder(model, device=device, precision=precision)
-    prompts = embedder.embed_text([template.format(label) for label in labels])
-    reference = embedder.embed_text([template.format(REFERENCE_LABEL)])[0] if multi_label else None
+    prompts = embedder.embed_text(prompt_texts)
+    reference = embedder.embed_text([fill(template, REFERENCE_LABEL)])[0] if multi_label else None
     scale = logit_scale(embedder)
     fusion = embedder.audio_config.truncation == "fusion"
     out: list[Classification] = []

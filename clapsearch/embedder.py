@@ -129,14 +129,3 @@ class Embedder(abc.ABC):
             pieces.extend(w_pieces)
             owners.extend([i] * len(starts))
         return pieces, owners
-
-    def describe(self) -> dict:
-        return {
-            "model": self.identity,
-            "dim": self.dim,
-            "sample_rate": self.sample_rate,
-            "window_s": self.window_s,
-            "truncation": self.audio_config.truncation,
-            "device": str(self.device),
-            "dtype": str(self.dtype).removeprefix("torch."),
-        }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +27,8 @@ def embed_inputs(
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:
-    """Write `array` to `path` via a temporary file and `os.replace`: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `array` to `path` atomically (`clapsearch.atomic`): never half a file."""
+    from clapsearch.atomic import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        np.save(f, array)

@@ -361,10 +361,8 @@ def index_model_name(meta: Any) -> str:
     a hub id in it is loadable as is. A local folder's name is not, so then the usual
     `CLAPSEARCH_MODEL` / default applies, and `Library` verifies the identity either way.
     """
-    for attr in ("model_name", "model_source"):
-        value = getattr(getattr(meta, "config", None), attr, None) or getattr(meta, attr, None)
-        if value:
-            return str(value)
+    if getattr(meta, "model_source", None):
+        return str(meta.model_source)
     from clapsearch.loading import resolve_model_name
 
     label = str(meta.model).split(":", 1)[-1].rsplit("@", 1)[0]

@@ -83,8 +83,10 @@ def writer_lock(index_dir: Path):
 
 
 def _remove_stale_temporaries(index_dir: Path) -> None:
-    """Half-written cache files of killed runs (`ann.faiss.tmp-<pid>`); we hold the lock."""
-    for tmp in index_dir.glob(ann_path(index_dir).name + ".tmp-*"):
+    """Half-written cache files of killed runs (`ann.faiss.tmp-*`); we hold the lock."""
+    from clapsearch.atomic import temp_prefix
+
+    for tmp in index_dir.glob(temp_prefix(ann_path(index_dir)) + "*"):
         tmp.unlink(missing_ok=True)
 
 

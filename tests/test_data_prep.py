@@ -49,12 +49,12 @@ def test_committed_splits_are_reproducible_and_recording_level():
     splits = real.make_splits(ESC50_DIR, CLOTHO_DIR, seed=0)
     for name, files in splits.items():
         assert real.load_split(name) == set(files), f"{name}.txt differs from make_splits"
-    rows = {r["filename"]: r for r in real.read_esc50(ESC50_DIR)}
+    clips = {c.filename: c for c in real.esc50_clips(ESC50_DIR)}
     records = real.esc50_records(ESC50_DIR)
     side = {}  # (category, source recording) -> split: takes of one recording never straddle
     for r in records:
-        row = rows[Path(r.path).name]
-        assert side.setdefault((row["category"], row["src_file"]), r.split) == r.split
+        clip = clips[Path(r.path).name]
+        assert side.setdefault((clip.category, clip.recording), r.split) == r.split
     test_classes = {r.meta["category"] for r in records if r.split == "test"}
     assert len(test_classes) == 50  # every class is tested
     assert sum(r.split == "test" for r in records) == 101
@@ -62,20 +62,16 @@ def test_committed_splits_are_reproducible_and_recording_level():
 
 
 def test_esc50_split_matches_the_trainers_rule():
-    data = pytest.importorskip("trainer.data")
-    if not hasattr(data, "esc50_part"):
-        pytest.skip("trainer.data has no esc50_part")
-    for row in real.read_esc50(ESC50_DIR)[:60]:
-        sources = sorted(
-            {r["src_file"] for r in real.read_esc50(ESC50_DIR) if r["category"] == row["category"]}
-        )
-        assert real.esc50_part(row["category"], row["src_file"], sources) == data.esc50_part(
-            row["category"], row["src_file"], sources
-        )
+    """The committed test split is what the trainer's `part: test` selects."""
+    from trainer.config import DataSource
+    from trainer.data import load_source
+
+    test = load_source(DataSource(kind="esc50", root=str(ESC50_DIR), part="test"))
+    assert {Path(p).name for p in test.eval_set.zs_paths} == real.load_split("esc50_test")
 
 
 def test_esc50_captions_cover_phrasings_and_label_prompt():
-    assert set(real.ESC50_PHRASES) == {r["category"] for r in real.read_esc50(ESC50_DIR)}
+    assert set(real.ESC50_PHRASES) == {c.category for c in real.esc50_clips(ESC50_DIR)}
     caps = real.esc50_captions("crying_baby")
     assert caps[0] == "a baby crying"
     assert "this is a sound of crying baby" in caps and len(set(caps)) == len(caps)

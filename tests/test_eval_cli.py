@@ -61,7 +61,7 @@ def test_clotho_json_deterministic_and_saved_embeddings_recompute(model_args, ca
 
 
 def test_tables_are_readable():
-    from clapsearch.eval.datasets import MissingClip
+    from clapsearch.datasets import MissingClip
     from clapsearch.eval.retrieval import RetrievalResult
     from clapsearch.eval.retrieval import format_table as retrieval_table
     from clapsearch.eval.zeroshot import ZeroShotResult
@@ -248,19 +248,6 @@ def test_usage_errors_are_one_sentence(model_args, capsys, tmp_path):
 def test_eval_help_lists_commands(capsys):
     code, out, _ = run_cli(["eval", "--help"], capsys)
     assert code == 0 and "retrieval" in out and "zeroshot" in out
-
-
-def test_prompts_replace_underscored_names_and_check_template():
-    from clapsearch.errors import UsageError
-    from clapsearch.eval.zeroshot import DEFAULT_TEMPLATE, prompts
-
-    assert prompts(("crying baby", "dog")) == [
-        "This is a sound of crying baby.",
-        "This is a sound of dog.",
-    ]
-    assert DEFAULT_TEMPLATE == "This is a sound of {label}."
-    with pytest.raises(UsageError):
-        prompts(("dog",), "a {kind} of {label}")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from trainer.data import (
     TrainDataset,
     crop_or_pad,
     load_source,
-    read_manifest,
 )
 from trainer.loop import lr_lambda
 
@@ -65,8 +64,9 @@ def test_manifest_reads_split_and_dedupes_captions(tmp_path):
     ]
     path = tmp_path / "m.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    assert [ex.captions for ex in read_manifest(path, "train")] == [("a dog", "barking")]
-    assert len(read_manifest(path)) == 3
+    train = load_source(DataSource(kind="manifest", root=str(path), split="train"))
+    assert [ex.captions for ex in train.examples] == [("a dog", "barking")]
+    assert len(load_source(DataSource(kind="manifest", root=str(path))).examples) == 3
     with pytest.raises(UsageError, match="no rows for split"):
         load_source(DataSource(kind="manifest", root=str(path), split="val"))
     with pytest.raises(UsageError, match="unknown data source kind"):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from clapsearch.config import to_dict
 from clapsearch.errors import UsageError
 from clapsearch.models.config import ModelConfig
 
@@ -32,8 +31,9 @@ class DataSource:
     `root`: dataset folder (manifest: the file). `split`: Clotho/AudioCaps split name, or for
     manifests the value of their `split` column to keep (empty: all rows).
     ESC-50: `folds` keeps only those official folds; `part` (`train`, `val`, `test`, `all`)
-    applies the recording-level hold-out of `trainer.data.esc50_part` (for collections
-    like esc50-mini whose clips sit in one fold); `templates` turn a label into captions.
+    applies the recording-level hold-out of `clapsearch.datasets.esc50.esc50_part` (for collections
+    like esc50-mini whose clips sit in one fold); `templates` turn a label into captions
+    (`clapsearch.prompts` syntax: "the sound of {label}").
     """
 
     kind: str = "manifest"
@@ -200,7 +200,3 @@ def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> Tra
         return build(TrainConfig, data)
     except (TypeError, ValueError) as err:
         raise UsageError(f"invalid training config: {err}") from None
-
-
-def dump_train_config(config: TrainConfig) -> dict:
-    return to_dict(config)

@@ -4,8 +4,10 @@ Sources (one function each in `SOURCES`, chosen by `DataSource.kind`):
 - `esc50`: captions from the class label through prompt templates; `folds` and `part` select
   clips; its validation view scores retrieval (one clip per class, so every caption has one
   right answer) and zero-shot accuracy over all classes;
-- `clotho`, `audiocaps`: the human captions (layouts read by `clapsearch.eval.datasets`);
+- `clotho`, `audiocaps`: the human captions;
 - `manifest`: CSV or JSONL rows of an audio path and caption(s), optionally a `split` column.
+Every layout is read by `clapsearch.datasets` (the same readers as the benchmarks); label
+captions use `clapsearch.prompts` templates ("the sound of {label}").
 
 Randomness is a pure function of (seed, epoch, example index): the batch sampler yields keys
 `epoch * n + index` and each item draws its crop, caption and augmentation from
@@ -15,9 +17,6 @@ resumed mid-epoch sees exactly the batches the uninterrupted run would have seen
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ import torch
 
 from clapsearch.audio import load_audio
 from clapsearch.errors import UsageError
+from clapsearch.prompts import normalize_template, render
 from trainer.config import DataConfig, DataSource
 
 
@@ -62,61 +62,41 @@ class SourceData:
 
 
 # --- sources ---------------------------------------------------------------------------------
-def esc50_part(category: str, src_file: str, sources_of_class: Sequence[str]) -> str:
-    """Recording-level hold-out for ESC-50 collections that live in one fold: a class's
-    source recordings are ordered by a hash of their id; positions 0, 5, ... are `test`,
-    2, 7, ... `val`, the rest `train`. Takes A/B of one recording stay together (they are
-    near-duplicates), and every class with >= 1 recording has a test clip."""
-    order = sorted(
-        sources_of_class, key=lambda s: hashlib.sha1(f"{category}/{s}".encode()).hexdigest()
-    )
-    pos = order.index(src_file) % 5
-    return {0: "test", 2: "val"}.get(pos, "train")
-
-
 def _esc50(src: DataSource) -> SourceData:
-    root = Path(src.root)
-    meta = next((p for p in (root / "meta" / "esc50.csv", root / "esc50.csv") if p.is_file()), None)
-    if meta is None:
-        raise UsageError(f"no esc50.csv under {root}.")
-    with open(meta, newline="") as f:
-        rows = list(csv.DictReader(f))
-    classes = {int(r["target"]): r["category"].replace("_", " ") for r in rows}
-    class_names = tuple(classes[k] for k in sorted(classes))
-    label_index = {k: i for i, k in enumerate(sorted(classes))}
-    sources: dict[str, set[str]] = defaultdict(set)
-    for r in rows:
-        sources[r["category"]].add(r.get("src_file", r["filename"]))
-    picked = []
-    for r in rows:
-        if src.folds and int(r["fold"]) not in src.folds:
-            continue
-        recording = r.get("src_file", r["filename"])
-        if (
-            src.part != "all"
-            and esc50_part(r["category"], recording, sorted(sources[r["category"]])) != src.part
-        ):
-            continue
-        path = root / "audio" / r["filename"]
-        if path.is_file():
-            picked.append((str(path), label_index[int(r["target"])]))
+    from clapsearch.datasets.esc50 import holdout_parts, read_esc50
+
+    clips = read_esc50(src.root)
+    labels = sorted({c.target for c in clips})
+    class_names = tuple(next(c.label for c in clips if c.target == t) for t in labels)
+    label_index = {t: i for i, t in enumerate(labels)}
+    parts = holdout_parts(clips) if src.part != "all" else {}
+    templates = [normalize_template(t) for t in src.templates]
+    picked = [
+        (str(c.path), label_index[c.target])
+        for c in clips
+        if (not src.folds or c.fold in src.folds)
+        and (src.part == "all" or parts[c.filename] == src.part)
+        and c.path.is_file()
+    ]
     if not picked:
-        raise UsageError(f"ESC-50 under {root} has no clips for folds {src.folds} part {src.part}.")
+        raise UsageError(
+            f"ESC-50 under {src.root} has no clips for folds {src.folds} part {src.part}."
+        )
     examples = tuple(
-        Example(p, tuple(t.format(label=class_names[y]) for t in src.templates)) for p, y in picked
+        Example(p, tuple(t.format(label=class_names[y]) for t in templates)) for p, y in picked
     )
     first_of_class: dict[int, str] = {}
     for p, y in picked:
         first_of_class.setdefault(y, p)
-    labels = sorted(first_of_class)
+    present = sorted(first_of_class)
     eval_set = EvalSet(
         name=f"esc50/{src.part}",
-        audio_paths=tuple(first_of_class[y] for y in labels),
-        captions=tuple(src.templates[0].format(label=class_names[y]) for y in labels),
-        caption_to_audio=tuple(range(len(labels))),
+        audio_paths=tuple(first_of_class[y] for y in present),
+        captions=tuple(render([class_names[y] for y in present], templates[0])),
+        caption_to_audio=tuple(range(len(present))),
         zs_paths=tuple(p for p, _ in picked),
         zs_labels=tuple(y for _, y in picked),
-        prompts=tuple(src.templates[0].format(label=c) for c in class_names),
+        prompts=tuple(render(class_names, templates[0])),
     )
     return SourceData(eval_set.name, examples, eval_set)
 
@@ -133,50 +113,24 @@ def _from_retrieval_set(rs) -> SourceData:
 
 
 def _clotho(src: DataSource) -> SourceData:
-    from clapsearch.eval.datasets import load_clotho
+    from clapsearch.datasets.clotho import load_clotho
 
     return _from_retrieval_set(load_clotho(src.root, src.split or "development"))
 
 
 def _audiocaps(src: DataSource) -> SourceData:
-    from clapsearch.eval.datasets import load_audiocaps
+    from clapsearch.datasets.audiocaps import load_audiocaps
 
     return _from_retrieval_set(load_audiocaps(src.root, src.split or "train", src.audio_pattern))
 
 
-_AUDIO_KEYS = ("path", "audio", "file_name", "filename", "file")
-
-
-def read_manifest(path: Path, split: str = "") -> list[Example]:
-    """CSV or JSONL rows: an audio path (`path`/`audio`/`file_name`/...), captions (`captions`
-    list, `caption`, `caption_1..N`; duplicates dropped), optional `split` (kept if equal to
-    `split`, or all rows when `split` is empty). Relative paths are against the manifest's folder."""
-    if not path.is_file():
-        raise UsageError(f"manifest {path} does not exist.")
-    if path.suffix.lower() in (".jsonl", ".json"):
-        with open(path, encoding="utf-8") as f:
-            records = [json.loads(line) for line in f if line.strip()]
-    else:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            records = list(csv.DictReader(f))
-    examples = []
-    for n, rec in enumerate(records, start=1):
-        if split and str(rec.get("split", "")) != split:
-            continue
-        audio = next((rec[k] for k in _AUDIO_KEYS if rec.get(k)), None)
-        if not audio:
-            raise UsageError(f"{path} record {n} names no audio file.")
-        caps = list(rec.get("captions") or []) if isinstance(rec.get("captions"), list) else []
-        caps += [rec["caption"]] if rec.get("caption") else []
-        caps += [v for k, v in sorted(rec.items()) if k.startswith("caption_") and v]
-        caps = list(dict.fromkeys(str(c).strip() for c in caps if str(c).strip()))
-        if caps:
-            examples.append(Example(str(path.parent / Path(audio).expanduser()), tuple(caps)))
-    return examples
-
-
 def _manifest(src: DataSource) -> SourceData:
-    examples = read_manifest(Path(src.root), src.split)
+    """The manifest rule of `clapsearch.datasets.manifest`; clips without captions are skipped
+    (nothing to pair them with)."""
+    from clapsearch.datasets.manifest import read_manifest
+
+    clips = read_manifest(src.root, split=src.split)
+    examples = [Example(str(c.path), c.captions) for c in clips if c.captions]
     if not examples:
         raise UsageError(f"manifest {src.root} has no rows for split {src.split!r}.")
     caps = [(c, i) for i, ex in enumerate(examples) for c in ex.captions]

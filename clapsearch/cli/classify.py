@@ -10,8 +10,7 @@ import typer
 from clapsearch.cli import app
 from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
 from clapsearch.errors import UsageError
-
-DEFAULT_TEMPLATE = "This is a sound of {}."  # == clapsearch.classify.DEFAULT_TEMPLATE (lazy)
+from clapsearch.prompts import DEFAULT_TEMPLATE
 
 
 @app.command()
@@ -31,7 +30,9 @@ def classify(
         help="A UTF-8 file of labels, one per line (or commas).",
     ),
     template: str = typer.Option(
-        DEFAULT_TEMPLATE, "--template", help="Prompt each label is put into; {} marks the label."
+        DEFAULT_TEMPLATE,
+        "--template",
+        help="Prompt each label is put into; {label} marks the label.",
     ),
     multi_label: bool = typer.Option(
         False,

@@ -14,6 +14,8 @@ from clapsearch.cli.common import (
     ModelOption,
     print_json,
 )
+from clapsearch.datasets import layout_names
+from clapsearch.prompts import DEFAULT_TEMPLATE
 
 eval_app = typer.Typer(
     help="Score a model on retrieval (Clotho, AudioCaps, manifests) and zero-shot benchmarks.",
@@ -22,15 +24,13 @@ eval_app = typer.Typer(
 app.add_typer(eval_app, name="eval")
 
 
-class RetrievalDataset(str, Enum):
-    clotho = "clotho"
-    audiocaps = "audiocaps"
-    manifest = "manifest"
-
-
-class ZeroShotDataset(str, Enum):
-    esc50 = "esc50"
-    urbansound8k = "urbansound8k"
+# Every registered layout (`clapsearch.datasets`), so a new reader shows up here by itself.
+RetrievalDataset = Enum(
+    "RetrievalDataset", {n: n for n in layout_names("retrieval")}, type=str, module=__name__
+)
+ZeroShotDataset = Enum(
+    "ZeroShotDataset", {n: n for n in layout_names("classification")}, type=str, module=__name__
+)
 
 
 BatchOption = typer.Option(32, "--batch-size", min=1, help="Clips decoded and embedded per step.")
@@ -87,8 +87,8 @@ def retrieval(
     Captions pool over all clips (T2A); a clip hits when any of its captions ranks within k
     (A2T). Missing or undecodable clips are counted, reported and excluded with their captions.
     """
+    from clapsearch.datasets import read_name_list, restrict
     from clapsearch.eval import retrieval as bench
-    from clapsearch.eval.datasets import read_name_list, restrict
     from clapsearch.loading import load_embedder
 
     data = bench.load_retrieval_dataset(
@@ -111,7 +111,7 @@ def zeroshot(
     dataset: ZeroShotDataset = typer.Option(..., "--dataset", help="Benchmark layout."),
     root: Path = typer.Option(..., "--root", help="Dataset folder."),
     template: str = typer.Option(
-        "This is a sound of {label}.", "--template", help="Prompt; {label} is the class name."
+        DEFAULT_TEMPLATE, "--template", help="Prompt; {label} is the class name."
     ),
     only: Path = OnlyOption,
     batch_size: int = BatchOption,
@@ -125,14 +125,15 @@ def zeroshot(
 
     Class names have underscores replaced by spaces before filling the template.
     """
+    from clapsearch.datasets import read_name_list, restrict
     from clapsearch.eval import zeroshot as bench
-    from clapsearch.eval.datasets import read_name_list, restrict
     from clapsearch.loading import load_embedder
+    from clapsearch.prompts import render
 
     data = bench.load_classification_dataset(dataset.value, root)
     if only is not None:
         data = restrict(data, read_name_list(only))
-    bench.prompts(data.class_names, template)  # a bad template fails before the model loads
+    render(data.class_names, template)  # a bad template fails before the model loads
     embedder = load_embedder(model, device=device, precision=precision)
     result = bench.run_zeroshot(embedder, data, template, batch_size=batch_size, workers=workers)
     if as_json:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from clapsearch.audio import load_audio
+from clapsearch.datasets import MissingClip
 from clapsearch.embedder import Embedder
 from clapsearch.errors import AudioDecodeError
-from clapsearch.eval.datasets import MissingClip
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,23 @@
 """Text<->audio retrieval benchmark: dataset -> embeddings -> `metrics.retrieval_scores`.
 
-reader (`datasets`) -> embedder (`clips`) -> scorer (`metrics`) -> writer (`save_embeddings`),
+reader (`clapsearch.datasets`) -> embedder (`clips`) -> scorer (`metrics`) -> writer (`save_embeddings`),
 each a plain function so the trainer can call `score_embeddings` on its own validation vectors.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from clapsearch.datasets import MissingClip, RetrievalSet, describe_missing, load_dataset
 from clapsearch.embedder import Embedder
 from clapsearch.errors import UsageError
 from clapsearch.eval.clips import embed_files, embed_texts
-from clapsearch.eval.datasets import (
-    DEFAULT_AUDIOCAPS_PATTERN,
-    MissingClip,
-    RetrievalSet,
-    describe_missing,
-    load_audiocaps,
-    load_clotho,
-    load_manifest,
-)
 from clapsearch.eval.metrics import METRIC_KEYS, retrieval_scores
-
-DEFAULT_SPLITS = {"clotho": "evaluation", "audiocaps": "test", "manifest": None}
 
 
 @dataclass(frozen=True)
@@ -70,25 +58,15 @@ def load_retrieval_dataset(
     audio_pattern: str | None = None,
     audio_dir: str | Path | None = None,
 ) -> RetrievalSet:
-    """Dispatch on `name` (clotho, audiocaps, manifest) with the layout's default split."""
-    split = split or DEFAULT_SPLITS.get(name)
+    """The CLI's options -> `clapsearch.datasets.load_dataset` (the layout's default split)."""
     if name == "manifest":
         if manifest is None:
             raise UsageError("--dataset manifest needs --manifest FILE.csv|.jsonl.")
-        return load_manifest(manifest, audio_root=audio_dir or root)
+        return load_dataset(name, manifest, split, "retrieval", audio_root=audio_dir or root)
     if root is None:
         raise UsageError(f"--dataset {name} needs --root DIR.")
-    if not Path(root).is_dir():
-        raise UsageError(f"dataset root {root} is not a directory.")
-    loaders = {
-        "clotho": lambda: load_clotho(root, split),
-        "audiocaps": lambda: load_audiocaps(
-            root, split, audio_pattern or DEFAULT_AUDIOCAPS_PATTERN, audio_dir
-        ),
-    }
-    if name not in loaders:
-        raise UsageError(f"unknown retrieval dataset {name!r} (clotho, audiocaps or manifest).")
-    return loaders[name]()
+    options = {"pattern": audio_pattern, "audio_dir": audio_dir} if name == "audiocaps" else {}
+    return load_dataset(name, root, split, "retrieval", **options)
 
 
 def score_embeddings(
@@ -131,23 +109,11 @@ def run_retrieval(
     )
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_embeddings(result: RetrievalResult, folder: str | Path) -> None:
     """Write `audio.npy` (n_audio, d), `text.npy` (n_captions, d), `captions.json`
     (`[{"caption", "audio_index"}]`), `audio.json` (the clip paths, row order) and
     `missing.json` (the excluded clips and why)."""
+    from clapsearch.atomic import write_text
     from clapsearch.embedding_io import save_npy
 
     folder = Path(folder)
@@ -158,10 +124,10 @@ def save_embeddings(result: RetrievalResult, folder: str | Path) -> None:
         {"caption": c, "audio_index": int(a)}
         for c, a in zip(result.captions, result.caption_to_audio, strict=True)
     ]
-    _atomic_write_text(folder / "captions.json", json.dumps(captions, ensure_ascii=False, indent=1))
-    _atomic_write_text(folder / "audio.json", json.dumps(list(result.audio_paths), indent=1))
+    write_text(folder / "captions.json", json.dumps(captions, ensure_ascii=False, indent=1))
+    write_text(folder / "audio.json", json.dumps(list(result.audio_paths), indent=1))
     missing = [{"name": m.name, "path": m.path, "reason": m.reason} for m in result.missing]
-    _atomic_write_text(folder / "missing.json", json.dumps(missing, ensure_ascii=False, indent=1))
+    write_text(folder / "missing.json", json.dumps(missing, ensure_ascii=False, indent=1))
 
 
 def format_table(result: RetrievalResult) -> str:

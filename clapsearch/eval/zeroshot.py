@@ -9,20 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from clapsearch.datasets import ClassificationSet, MissingClip, describe_missing, load_dataset
 from clapsearch.embedder import Embedder
 from clapsearch.errors import UsageError
 from clapsearch.eval.clips import embed_files
-from clapsearch.eval.datasets import (
-    ClassificationSet,
-    MissingClip,
-    describe_missing,
-    load_esc50,
-    load_urbansound8k,
-)
 from clapsearch.eval.metrics import zeroshot_correct
-
-DEFAULT_TEMPLATE = "This is a sound of {label}."
-CLASSIFICATION_LOADERS = {"esc50": load_esc50, "urbansound8k": load_urbansound8k}
+from clapsearch.prompts import DEFAULT_TEMPLATE, render
 
 
 @dataclass(frozen=True)
@@ -53,21 +45,7 @@ class ZeroShotResult:
 
 
 def load_classification_dataset(name: str, root: str | Path) -> ClassificationSet:
-    if name not in CLASSIFICATION_LOADERS:
-        raise UsageError(f"unknown zero-shot dataset {name!r} (esc50 or urbansound8k).")
-    if not Path(root).is_dir():
-        raise UsageError(f"dataset root {root} is not a directory.")
-    return CLASSIFICATION_LOADERS[name](root)
-
-
-def prompts(class_names: tuple[str, ...], template: str = DEFAULT_TEMPLATE) -> list[str]:
-    """One prompt per class; the template must contain `{label}`."""
-    if "{label}" not in template:
-        raise UsageError(f"the prompt template {template!r} must contain {{label}}.")
-    try:
-        return [template.format(label=name) for name in class_names]
-    except (KeyError, IndexError, ValueError) as err:
-        raise UsageError(f"the prompt template {template!r} is not valid ({err}).") from err
+    return load_dataset(name, root, task="classification")
 
 
 def run_zeroshot(
@@ -79,7 +57,7 @@ def run_zeroshot(
     progress: bool = True,
 ) -> ZeroShotResult:
     """Accuracy overall and per fold; clips that fail to decode are counted in `missing`."""
-    texts = prompts(dataset.class_names, template)
+    texts = render(dataset.class_names, template)
     clips = embed_files(embedder, dataset.audio_paths, batch_size, workers, progress)
     if clips.failed:
         dataset = dataset.drop([i for i, _ in clips.failed], [m for _, m in clips.failed])

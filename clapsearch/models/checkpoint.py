@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clapsearch.atomic import atomic_directory_write
 from clapsearch.config import from_dict, to_dict
 from clapsearch.errors import ModelLoadError
 from clapsearch.models.config import ModelConfig
@@ -51,34 +49,6 @@ class Provenance:
     notes: str = ""
     created: str = ""
     clapsearch_version: str = ""
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def atomic_directory_write(dest: Path, fill) -> Path:
-    """Call `fill(tmp_dir)` then move `tmp_dir` onto `dest` atomically (see module doc)."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
-        fill(tmp)
-        _fsync_tree(tmp)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{time.time_ns()}")
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
 
 
 def save_checkpoint(

@@ -19,6 +19,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from clapsearch.atomic import atomic_open
+
 SAMPLE_RATE = 48_000
 CLIP_S = 5.0
 CLIP_SAMPLES = int(CLIP_S * SAMPLE_RATE)
@@ -103,33 +105,27 @@ def set_level(y: np.ndarray, rms_db: float, peak: float = 0.98) -> np.ndarray:
 
 def write_clip(path: Path, y: np.ndarray) -> None:
     """Write mono 16-bit FLAC at 48 kHz atomically (a killed run never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    sf.write(str(tmp), np.clip(y, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    tmp.replace(path)
+    with atomic_open(path, "wb") as fh:
+        sf.write(fh, np.clip(y, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
 
 
 def write_manifest(records: Iterable[ClipRecord], path: Path) -> int:
     """JSONL, one `{"path", "caption", "captions", "source", "split"}` object a line; paths are
     absolute so the manifest is valid from any working directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         for rec in records:
             f.write(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
             n += 1
-    tmp.replace(path)
     return n
 
 
 def read_manifest(path: Path) -> list[ClipRecord]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            rows.append(ClipRecord(d["path"], tuple(d["captions"]), d["source"], d["split"]))
-    return rows
+    """A manifest `write_manifest` wrote, read by the one manifest rule
+    (`clapsearch.datasets.manifest`)."""
+    from clapsearch.datasets.manifest import read_manifest as read_clips
+
+    return [ClipRecord(str(c.path), c.captions, c.source, c.split) for c in read_clips(path)]
 
 
 def log(msg: str) -> None:

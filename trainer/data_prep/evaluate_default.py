@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from clapsearch.datasets.base import label_words
+from clapsearch.prompts import render
 from trainer.data_prep.common import read_manifest
-from trainer.data_prep.real import ESC50_PHRASES, clotho_records, esc50_records, label_words
+from trainer.data_prep.real import ESC50_PHRASES, clotho_records, esc50_records
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -48,7 +50,7 @@ def _embed_files(embedder, paths: list[str]) -> np.ndarray:
 def zeroshot(audio: np.ndarray, labels: np.ndarray, classes: list[str], embedder, template: str):
     from clapsearch.eval.metrics import zeroshot_accuracy
 
-    prompts = embedder.embed_text([template.format(label=label_words(c)) for c in classes])
+    prompts = embedder.embed_text(render([label_words(c) for c in classes], template))
     return zeroshot_accuracy(audio @ prompts.T, labels)
 
 

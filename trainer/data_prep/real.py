@@ -3,18 +3,21 @@
 Held-out splits are files in `splits/` committed to the repository, so the model card's test
 numbers can be reproduced exactly: `esc50_test.txt` (101 clips, every class, whole source recordings: never trained on),
 `esc50_val.txt` (56 clips, for the trainer's per-epoch validation) and `clotho_test.txt`
-(2 clips, never trained on). `make_splits` wrote them once; rerunning it rewrites the same
-lists (a test checks this).
+(2 clips, never trained on). `make_splits` computed them once; rerunning it gives the same lists
+(a test checks this).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import random
 from collections import defaultdict
 from pathlib import Path
 
+from clapsearch.datasets import read_name_list
+from clapsearch.datasets.base import label_words
+from clapsearch.datasets.clotho import ClothoClip, read_clotho
+from clapsearch.datasets.esc50 import Esc50Clip, holdout_parts, read_esc50
+from clapsearch.prompts import fill
 from trainer.data_prep.common import ClipRecord
 
 SPLITS_DIR = Path(__file__).parent / "splits"
@@ -95,48 +98,34 @@ ESC50_PHRASES: dict[str, tuple[str, ...]] = {
 }
 
 # The label itself through templates, as zero-shot prompts phrase it ("This is a sound of dog").
-LABEL_TEMPLATES = ("the sound of {}", "this is a sound of {}", "{}")
-
-
-def label_words(category: str) -> str:
-    return category.replace("_", " ")
+LABEL_TEMPLATES = ("the sound of {label}", "this is a sound of {label}", "{label}")
 
 
 def esc50_captions(category: str) -> tuple[str, ...]:
-    words = label_words(category)
-    return ESC50_PHRASES[category] + tuple(t.format(words) for t in LABEL_TEMPLATES)
+    return ESC50_PHRASES[category] + tuple(fill(t, label_words(category)) for t in LABEL_TEMPLATES)
 
 
-def read_esc50(esc_dir: Path) -> list[dict]:
-    with open(esc_dir / "esc50.csv", newline="") as f:
-        return sorted(csv.DictReader(f), key=lambda r: r["filename"])
+def esc50_clips(esc_dir: Path) -> list[Esc50Clip]:
+    """The ESC-50 collection's clips (`clapsearch.datasets.esc50`), sorted by file name."""
+    return sorted(read_esc50(esc_dir), key=lambda c: c.filename)
 
 
-def esc50_part(category: str, src_file: str, sources_of_class: list[str]) -> str:
-    """Recording-level hold-out, the same rule as `trainer.data.esc50_part`: a class's source
-    recordings ordered by a hash of their id; positions 0, 5, ... are `test`, 2, 7, ... `val`,
-    the rest `train`. The A/B/C takes of one recording are near-duplicates, so they must stay
-    on one side (a per-clip split would test on near-copies of training clips)."""
-    order = sorted(
-        sources_of_class, key=lambda s: hashlib.sha1(f"{category}/{s}".encode()).hexdigest()
-    )
-    return {0: "test", 2: "val"}.get(order.index(src_file) % 5, "train")
+def clotho_clips(clotho_dir: Path) -> list[ClothoClip]:
+    """The Clotho evaluation split's clips (`clapsearch.datasets.clotho`), sorted by name."""
+    return sorted(read_clotho(clotho_dir, "evaluation"), key=lambda c: c.file_name)
 
 
 def make_splits(
     esc_dir: Path, clotho_dir: Path, seed: int = 0, clotho_test: int = 2
 ) -> dict[str, list[str]]:
     """-> `{"esc50_test": [...], "esc50_val": [...], "clotho_test": [...]}` (file names,
-    sorted): ESC-50 by `esc50_part`, Clotho by a seeded shuffle."""
-    rows = read_esc50(esc_dir)
-    sources: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        sources[row["category"]].add(row["src_file"])
+    sorted): ESC-50 by the recording-level hold-out (`clapsearch.datasets.esc50.esc50_part`:
+    the A/B/C takes of one recording are near-duplicates, so they stay on one side), Clotho
+    by a seeded shuffle."""
     parts: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        cat = row["category"]
-        parts[esc50_part(cat, row["src_file"], sorted(sources[cat]))].append(row["filename"])
-    clotho = sorted(r["file_name"] for r in read_clotho(clotho_dir))
+    for name, part in holdout_parts(esc50_clips(esc_dir)).items():
+        parts[part].append(name)
+    clotho = [c.file_name for c in clotho_clips(clotho_dir)]
     random.Random(seed).shuffle(clotho)
     return {
         "esc50_test": sorted(parts["test"]),
@@ -145,51 +134,36 @@ def make_splits(
     }
 
 
-def write_splits(splits: dict[str, list[str]], folder: Path = SPLITS_DIR) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, files in splits.items():
-        (folder / f"{name}.txt").write_text("".join(f + "\n" for f in files))
-
-
 def load_split(name: str, folder: Path = SPLITS_DIR) -> set[str]:
-    path = folder / f"{name}.txt"
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    return read_name_list(folder / f"{name}.txt")
 
 
 def esc50_records(esc_dir: Path, splits_dir: Path = SPLITS_DIR) -> list[ClipRecord]:
     test, val = load_split("esc50_test", splits_dir), load_split("esc50_val", splits_dir)
     records = []
-    for row in read_esc50(esc_dir):
-        name = row["filename"]
+    for clip in esc50_clips(esc_dir):
+        name = clip.filename
         split = "test" if name in test else "val" if name in val else "train"
         records.append(
             ClipRecord(
-                path=str((esc_dir / "audio" / name).resolve()),
-                captions=esc50_captions(row["category"]),
+                path=str(clip.path.resolve()),
+                captions=esc50_captions(clip.category),
                 source="esc50",
                 split=split,
-                meta={"category": row["category"], "esc10": row["esc10"] == "True"},
+                meta={"category": clip.category, "esc10": clip.esc10},
             )
         )
     return records
-
-
-def read_clotho(clotho_dir: Path) -> list[dict]:
-    with open(clotho_dir / "clotho_captions_evaluation.csv", newline="", encoding="utf-8") as f:
-        return sorted(csv.DictReader(f), key=lambda r: r["file_name"])
 
 
 def clotho_records(clotho_dir: Path, splits_dir: Path = SPLITS_DIR) -> list[ClipRecord]:
     test = load_split("clotho_test", splits_dir)
-    records = []
-    for row in read_clotho(clotho_dir):
-        caps = tuple(row[f"caption_{i}"].strip() for i in range(1, 6) if row.get(f"caption_{i}"))
-        records.append(
-            ClipRecord(
-                path=str((clotho_dir / "evaluation" / row["file_name"]).resolve()),
-                captions=caps,
-                source="clotho",
-                split="test" if row["file_name"] in test else "train",
-            )
+    return [
+        ClipRecord(
+            path=str(clip.path.resolve()),
+            captions=clip.captions,
+            source="clotho",
+            split="test" if clip.file_name in test else "train",
         )
-    return records
+        for clip in clotho_clips(clotho_dir)
+    ]

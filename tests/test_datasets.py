@@ -1,4 +1,4 @@
-"""Benchmark layout parsers on the real Clotho / ESC-50 samples and on layouts built in tmp."""
+"""Dataset layout readers on the real Clotho / ESC-50 samples and on layouts built in tmp."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import CLOTHO_DIR, ESC50_DIR, clotho_files, esc50_files
 
+from clapsearch.datasets import MissingClip
+from clapsearch.datasets.audiocaps import load_audiocaps
+from clapsearch.datasets.clotho import load_clotho
+from clapsearch.datasets.esc50 import load_esc50
+from clapsearch.datasets.manifest import load_manifest
+from clapsearch.datasets.urbansound8k import load_urbansound8k
 from clapsearch.errors import UsageError
-from clapsearch.eval.datasets import (
-    MissingClip,
-    load_audiocaps,
-    load_clotho,
-    load_esc50,
-    load_manifest,
-    load_urbansound8k,
-)
 
 
 def _clotho_rows() -> list[dict[str, str]]:
@@ -265,7 +263,7 @@ def test_classification_errors(tmp_path):
 
 def test_restrict_to_a_listed_subset(tmp_path):
     clotho_files()
-    from clapsearch.eval.datasets import read_name_list, restrict
+    from clapsearch.datasets import read_name_list, restrict
 
     rows = _clotho_rows()
     data = load_clotho(CLOTHO_DIR)
@@ -290,9 +288,41 @@ def test_restrict_to_a_listed_subset(tmp_path):
 
 def test_restrict_keeps_listed_missing_clips(tmp_path):
     root, _ = _audiocaps_root(tmp_path, "Y{youtube_id}.wav")
-    from clapsearch.eval.datasets import restrict
+    from clapsearch.datasets import restrict
 
     data = load_audiocaps(root)
     kept = restrict(data, {"YabcDEF_1234.wav", "YMISSING0001.wav"})
     assert len(kept.audio_paths) == 1 and [m.name for m in kept.missing] == ["MISSING0001_10"]
     assert len(restrict(data, {"YabcDEF_1234.wav"}).missing) == 0
+
+
+# --- registry and the manifest rule --------------------------------------------------------
+def test_registry_finds_every_reader_by_name(tmp_path):
+    from clapsearch.datasets import get_layout, layout_names, load_dataset
+
+    assert layout_names("retrieval") == ["audiocaps", "clotho", "manifest"]
+    assert layout_names("classification") == ["esc50", "urbansound8k"]
+    assert get_layout("clotho").default_split == "evaluation"
+    with pytest.raises(UsageError, match="unknown retrieval dataset 'esc50'"):
+        get_layout("esc50", "retrieval")
+    with pytest.raises(UsageError, match="is not a directory"):
+        load_dataset("clotho", tmp_path / "nowhere")
+    with pytest.raises(UsageError, match=r"no ESC-50 metadata under .* \(expected meta/esc50"):
+        load_dataset("esc50", tmp_path)
+    esc50_files(1)
+    assert load_dataset("esc50", ESC50_DIR).class_names[0] == "dog"
+    with pytest.raises(UsageError, match="folds, not named splits"):
+        load_dataset("esc50", ESC50_DIR, split="test")
+
+
+def test_manifest_rule_numbers_merge_and_split(tmp_path):
+    from clapsearch.datasets.manifest import read_manifest
+
+    clip = esc50_files(1)[0]
+    row = {"audio": clip.name, **{f"caption_{n}": f"c{n}" for n in (10, 2, 1)}, "split": "a"}
+    lines = [row, {"path": clip.name, "caption": "c2", "split": "a"}, {"file": "x", "split": "b"}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    clips = read_manifest(tmp_path / "m.jsonl", audio_root=clip.parent, split="a")
+    assert len(clips) == 1 and clips[0].path == clip  # two rows, one file: one clip
+    assert clips[0].captions == ("c1", "c2", "c10")  # number order, repeats once
+    assert len(read_manifest(tmp_path / "m.jsonl")) == 2

@@ -1,0 +1,122 @@
+"""Manifests: your own clips and captions as a CSV or JSONL file. The one rule, for eval,
+training and data preparation alike:
+
+- Format by suffix: `.jsonl` / `.json` is JSON Lines (one object a line, blank lines
+  skipped); anything else is CSV with a header row (UTF-8, a BOM is fine).
+- The audio file is the first non-empty of `audio`, `path`, `file_name`, `filename`, `file`.
+  A relative path is resolved against `audio_root` when given, else the manifest's folder;
+  `~` is expanded.
+- Captions, in this order: the `captions` list (JSONL), `caption`, then `caption_1`,
+  `caption_2`, ... in number order (caption_10 after caption_9). Blank captions are dropped,
+  whitespace is stripped, and a caption repeated for the same clip counts once.
+- Rows naming the same file are one clip: their captions are joined in row order.
+- An optional `split` column: reading with `split="x"` keeps the rows whose split is `x`
+  (an empty `split` keeps every row). An optional `source` column says where a clip came from.
+- A clip with no caption is a distractor for retrieval (ranked by every caption, never a
+  query) and is not a training example.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from clapsearch.datasets.base import RetrievalSet, read_csv, retrieval_set
+from clapsearch.datasets.registry import register_layout
+from clapsearch.errors import UsageError
+
+AUDIO_KEYS = ("audio", "path", "file_name", "filename", "file")
+
+
+@dataclass(frozen=True)
+class ManifestClip:
+    audio: str  # as written in the manifest
+    path: Path  # resolved (module doc)
+    captions: tuple[str, ...]
+    split: str = ""
+    source: str = ""
+
+
+def _records(path: Path) -> list[tuple[str, dict]]:
+    """(where, record) per row: "m.jsonl line 3" / "m.csv row 4" for error messages."""
+    if path.suffix.lower() not in (".jsonl", ".json"):
+        return [(f"{path} row {n}", row) for n, row in enumerate(read_csv(path, []), start=2)]
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = list(f)
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path} is not UTF-8 text ({err.reason}).") from err
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{path} line {n} is not valid JSON ({err.msg}).") from err
+        if not isinstance(record, dict):
+            raise UsageError(f"{path} line {n} is not a JSON object.")
+        out.append((f"{path} line {n}", record))
+    return out
+
+
+def _captions(record: dict) -> list[str]:
+    captions: list = []
+    if isinstance(record.get("captions"), list):
+        captions.extend(record["captions"])
+    if record.get("caption"):
+        captions.append(record["caption"])
+    numbered = sorted(
+        (k for k in record if k.startswith("caption_") and k[8:].isdigit()),
+        key=lambda k: int(k[8:]),
+    )
+    captions.extend(record[k] for k in numbered if record[k])
+    return [str(c).strip() for c in captions if c is not None and str(c).strip()]
+
+
+def read_manifest(
+    path: str | Path, audio_root: str | Path | None = None, split: str = ""
+) -> list[ManifestClip]:
+    """The clips of a manifest, by the rule of the module doc, in order of first appearance."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UsageError(f"manifest {path} does not exist.")
+    base = Path(audio_root).expanduser() if audio_root else path.parent
+    clips: dict[Path, ManifestClip] = {}
+    for where, record in _records(path):
+        row_split = str(record.get("split") or "")
+        if split and row_split != split:
+            continue
+        audio = next((record[k] for k in AUDIO_KEYS if record.get(k)), None)
+        if not audio:
+            raise UsageError(
+                f"{where} has no audio path (expected one of {', '.join(AUDIO_KEYS)})."
+            )
+        resolved = base / Path(str(audio)).expanduser()
+        old = clips.get(resolved)
+        captions = (old.captions if old else ()) + tuple(_captions(record))
+        clips[resolved] = ManifestClip(
+            audio=old.audio if old else str(audio),
+            path=resolved,
+            captions=tuple(dict.fromkeys(captions)),
+            split=old.split if old else row_split,
+            source=old.source if old else str(record.get("source") or ""),
+        )
+    return list(clips.values())
+
+
+@register_layout(
+    "manifest", "retrieval", expects="a CSV or JSONL file (clapsearch.datasets.manifest)"
+)
+def load_manifest(
+    path: str | Path, split: str | None = None, audio_root: str | Path | None = None
+) -> RetrievalSet:
+    """A manifest as a retrieval set; absent files are `missing`, uncaptioned ones distractors."""
+    path = Path(path)
+    clips = read_manifest(path, audio_root, split or "")
+    if not clips:
+        rows = f"has no rows for split {split!r}" if split else "lists no clips"
+        raise UsageError(f"manifest {path} {rows}.")
+    name = f"manifest/{path.name}" + (f":{split}" if split else "")
+    return retrieval_set(name, [(c.audio, c.path, list(c.captions)) for c in clips])
