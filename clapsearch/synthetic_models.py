@@ -30,7 +30,10 @@ _CORPUS = [
 ]
 
 
-def _build_tokenizer(folder: Path):
+def _build_tokenizer(folder: Path, vocab_size: int = 0):
+    """A byte-level BPE tokenizer trained on `_CORPUS`; `vocab_size` pads its vocabulary with
+    unused entries to that length (roberta-base has 50265), so tests can stand in for a real
+    public tokenizer without network."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaTokenizerFast
 
@@ -46,6 +49,8 @@ def _build_tokenizer(folder: Path):
     # transformers 5 takes the vocabulary and merges themselves; given file names it silently
     # builds a tokenizer of the 5 special tokens only (every text would embed the same).
     vocab = json.loads((folder / "vocab.json").read_text())
+    for i in range(len(vocab), vocab_size):
+        vocab[f"<unused{i}>"] = i
     merges = [
         tuple(line.split())
         for line in (folder / "merges.txt").read_text().splitlines()
@@ -77,11 +82,16 @@ def laion_feature_extractor(truncation: str = "rand_trunc"):
 
 
 def build_random_clap(
-    folder: str | Path, size: str = "tiny", truncation: str = "rand_trunc", seed: int = 0
+    folder: str | Path,
+    size: str = "tiny",
+    truncation: str = "rand_trunc",
+    seed: int = 0,
+    vocab_size: int = 0,
 ) -> Path:
     """Write a random `ClapModel` + `ClapProcessor` to `folder` and return it.
 
     `truncation="fusion"` builds a fused model (`enable_fusion=True`) with the HTK front end.
+    `vocab_size` pads the tokenizer (and so the text tower) to that many tokens.
     """
     import tempfile
 
@@ -90,7 +100,7 @@ def build_random_clap(
 
     folder = Path(folder)
     with tempfile.TemporaryDirectory() as scratch:
-        tokenizer = _build_tokenizer(Path(scratch))
+        tokenizer = _build_tokenizer(Path(scratch), vocab_size)
     fusion = truncation == "fusion"
     if size == "tiny":
         text = dict(

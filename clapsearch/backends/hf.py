@@ -94,14 +94,18 @@ class HFClapEmbedder(Embedder):
     """`ClapModel.get_audio_features` / `get_text_features` behind the `Embedder` interface."""
 
     def __init__(self, name_or_path: str, device: torch.device, dtype: torch.dtype):
-        from transformers import AutoTokenizer, ClapModel
+        from transformers import ClapModel
+
+        from clapsearch.tokenization import load_tokenizer
 
         folder = _resolve_files(name_or_path)
         try:
             model = ClapModel.from_pretrained(folder, torch_dtype=dtype)
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
         except Exception as err:
             raise ModelLoadError(f"Could not load a CLAP model from {folder}: {err}") from None
+        # LAION's text tower is RoBERTa; a folder converted from a `.pt` may hold no vocabulary.
+        vocab = int(model.config.text_config.vocab_size)
+        self.tokenizer = load_tokenizer(folder, "roberta", vocab, str(name_or_path))
         self.audio_config = audio_config_from_preprocessor(_read_preprocessor(folder))
         self.model = model.to(device).eval()
         self.device = device
