@@ -10,18 +10,13 @@ choice is stable between runs).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from clapsearch.hashing import content_hash  # re-exported: the indexer's moved-file check
 from clapsearch.store import normalize_path
-
-HASH_FULL_MAX = 4 << 20  # files up to 4 MiB are hashed whole
-HASH_EDGE = 1 << 20  # larger: first and last 1 MiB ...
-HASH_SAMPLES = 8  # ... plus 8 blocks of 64 KiB spread through the middle
-HASH_SAMPLE = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -123,32 +118,6 @@ def _problem(path: str, err: OSError, is_dir: bool) -> ScanProblem:
     else:
         reason = "unreadable"
     return ScanProblem(path, reason, err.strerror or str(err), is_dir)
-
-
-def content_hash(path: str, size: int) -> str:
-    """blake2b-128 of the size and the content, sampled for files over 4 MiB.
-
-    Used only to recognise a moved file (same size and hash at a new path, old path gone in
-    the same run) so it is relinked instead of re-embedded. Hashing whole multi-GB recordings
-    would make every new file cost a full extra read; the first and last MiB (headers, codec
-    state, trailing data) plus eight 64 KiB blocks across the middle tell different recordings
-    apart in practice, and a false match needs a file vanishing and a same-size near-copy
-    appearing in one run. Small files (most clips) are hashed whole.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(size.to_bytes(8, "little"))
-    with open(path, "rb") as fh:
-        if size <= HASH_FULL_MAX:
-            h.update(fh.read())
-        else:
-            h.update(fh.read(HASH_EDGE))
-            span = size - 2 * HASH_EDGE - HASH_SAMPLE
-            for i in range(HASH_SAMPLES):
-                fh.seek(HASH_EDGE + span * (i + 1) // (HASH_SAMPLES + 1))
-                h.update(fh.read(HASH_SAMPLE))
-            fh.seek(size - HASH_EDGE)
-            h.update(fh.read(HASH_EDGE))
-    return h.hexdigest()
 
 
 __all__ = ["ScanProblem", "ScannedFile", "content_hash", "scan"]
