@@ -85,3 +85,22 @@ def test_errors_are_one_sentence_without_traceback(tmp_path, tiny_clap_dir):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ") and str(bad) in proc.stderr
+
+
+def test_embed_takes_several_files_after_one_flag(tiny_clap_dir, tiny_embedder, tmp_path):
+    """`--audio a b c` (issue 12) gives the rows of `--audio a --audio b --audio c`."""
+    files = [str(f) for f in esc50_files(3)]
+    base = ["embed", "--model", str(tiny_clap_dir), "--precision", "fp32", "--json"]
+    once = runner.invoke(app, [*base, "--audio", *files])
+    repeated = runner.invoke(app, [*base, *sum((["--audio", f] for f in files), [])])
+    assert once.exit_code == 0 and repeated.exit_code == 0, once.output + repeated.output
+    a, b = json.loads(once.stdout), json.loads(repeated.stdout)
+    assert [i["input"] for i in a["items"]] == files == [i["input"] for i in b["items"]]
+    assert a["items"] == b["items"]
+    texts = runner.invoke(app, [*base, "--text", "a dog", "rain on a roof"])
+    assert [i["input"] for i in json.loads(texts.stdout)["items"]] == ["a dog", "rain on a roof"]
+
+
+def test_embed_flag_without_inputs_is_one_sentence(tiny_clap_dir):
+    result = runner.invoke(app, ["embed", "--audio", "--model", str(tiny_clap_dir), "--json"])
+    assert result.exit_code == 2 and "no audio files given" in result.output

@@ -1,0 +1,69 @@
+"""The `clapsearch` command as a whole: version, help texts, fast argument errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from clapsearch.cli import app
+
+runner = CliRunner()
+
+COMMANDS = [[], ["index"], ["query"], ["classify"], ["embed"], ["status"], ["eval", "retrieval"]]
+
+
+def test_version():
+    from clapsearch import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"clapsearch {__version__}"
+
+
+def test_help_paragraphs_are_reflowed_not_broken_where_the_source_wraps():
+    """A docstring paragraph wrapped at 100 columns in the source must come out as one
+    paragraph filled to the terminal width: at 300 columns, on one line."""
+    import inspect
+
+    from typer.main import get_command
+
+    group = get_command(app)
+    for path in COMMANDS[1:]:
+        cmd = group
+        for name in path:
+            cmd = cmd.commands[name]
+        doc = inspect.cleandoc(cmd.callback.__doc__ or "")
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "300"}, terminal_width=300)
+        assert result.exit_code == 0, result.output
+        flat = [" ".join(line.split()) for line in result.stdout.splitlines()]
+        for para in paragraphs:
+            words = para.replace("`", "").split()
+            first = " ".join(words[:6])
+            line = next((ln for ln in flat if first in ln), None)
+            assert line is not None and " ".join(words[-3:]) in line, (path, para)
+
+
+def test_bad_arguments_fail_before_any_model_or_index_is_touched(tmp_path):
+    """`-k 0` and an empty query are refused without importing torch (a fast error)."""
+    code = (
+        "import sys\n"
+        "from clapsearch.cli import main\n"
+        "sys.argv = ['clapsearch'] + sys.argv[1:]\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print('torch' in sys.modules, file=sys.stderr)\n"
+    )
+    env_index = str(tmp_path / "no-index")
+    for args in (["query", "dog", "-k", "0"], ["query", "  "]):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args, "--index", env_index],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2 if "-k" in args else proc.returncode != 0
+        assert proc.stderr.strip().endswith("False"), proc.stderr
+        assert "Traceback" not in proc.stderr
