@@ -31,7 +31,7 @@ def query(
         help="What to search for, in words. Several queries are embedded in one batch.",
         show_default=False,
     ),
-    k: int = typer.Option(10, "-k", "--top", min=1, help="Results per query."),
+    k: int = typer.Option(10, "-k", "--top", help="Results per query."),
     index: Path = typer.Option(
         None,
         "--index",
@@ -98,7 +98,10 @@ def query(
         from clapsearch.library import decode_query_bytes
 
         texts = list(texts or []) + _read_queries(queries_file, decode_query_bytes)
-    if texts and not all(t.strip() for t in texts):  # before any model or index is opened
+    # argument errors before any model or index is opened (a fast answer)
+    if k < 1:
+        raise UsageError(f"-k must be at least 1, not {k}.")
+    if texts and not all(t.strip() for t in texts):
         raise UsageError("The query is empty: describe the sound to search for.")
     modes = sum([bool(texts), bool(audio), similar_to is not None])
     if modes != 1:
