@@ -22,7 +22,8 @@ from typing import Literal
 from clapsearch.datasets.base import ClassificationSet, RetrievalSet, require_dir
 from clapsearch.errors import UsageError
 
-Task = Literal["retrieval", "classification"]
+# "labelled": the benchmark suite's LabelledSet (multi-label, folds or splits; `labelled`)
+Task = Literal["retrieval", "classification", "labelled"]
 
 
 @dataclass(frozen=True)
