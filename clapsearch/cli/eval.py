@@ -100,6 +100,7 @@ def retrieval(
     result = bench.run_retrieval(embedder, data, batch_size=batch_size, workers=workers)
     if save_embeddings is not None:
         bench.save_embeddings(result, save_embeddings)
+    _warn_if_trained_on(result)
     if as_json:
         print_json(result.to_json())
     else:
@@ -136,7 +137,15 @@ def zeroshot(
     render(data.class_names, template)  # a bad template fails before the model loads
     embedder = load_embedder(model, device=device, precision=precision)
     result = bench.run_zeroshot(embedder, data, template, batch_size=batch_size, workers=workers)
+    _warn_if_trained_on(result)
     if as_json:
         print_json(result.to_json())
     else:
         typer.echo(bench.format_table(result))
+
+
+def _warn_if_trained_on(result) -> None:
+    """Honest evaluation: one line on stderr when the model trained on evaluated clips (the
+    JSON output carries the counts in `trained_on`)."""
+    if result.trained_on.warning:
+        typer.echo(result.trained_on.warning, err=True)

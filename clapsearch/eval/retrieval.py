@@ -18,6 +18,7 @@ from clapsearch.embedder import Embedder
 from clapsearch.errors import UsageError
 from clapsearch.eval.clips import embed_files, embed_texts
 from clapsearch.eval.metrics import METRIC_KEYS, retrieval_scores
+from clapsearch.training_record import TrainingOverlap, model_folder, training_overlap
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RetrievalResult:
     audio_emb: np.ndarray  # (n_audio, dim)
     text_emb: np.ndarray  # (n_captions, dim)
     precision: str = "float32"  # the model's compute dtype
+    trained_on: TrainingOverlap = TrainingOverlap(False, 0, 0)  # evaluated clips it trained on
 
     def to_json(self) -> dict:
         """The `--json` contract: t2a, a2t, n_audio, n_captions, missing (+ context keys)."""
@@ -47,6 +49,7 @@ class RetrievalResult:
             "dataset": self.dataset,
             "model": self.model,
             "precision": self.precision,
+            "trained_on": self.trained_on.to_json(),
         }
 
 
@@ -104,6 +107,7 @@ def run_retrieval(
         captions=dataset.captions,
         caption_to_audio=dataset.caption_to_audio,
         missing=dataset.missing,
+        trained_on=training_overlap(model_folder(embedder), dataset.audio_paths),
         audio_emb=clips.embeddings,
         text_emb=text_emb,
     )

@@ -15,6 +15,7 @@ from clapsearch.errors import UsageError
 from clapsearch.eval.clips import embed_files
 from clapsearch.eval.metrics import zeroshot_correct
 from clapsearch.prompts import DEFAULT_TEMPLATE, render
+from clapsearch.training_record import TrainingOverlap, model_folder, training_overlap
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ZeroShotResult:
     missing: tuple[MissingClip, ...]
     predictions: tuple[int, ...]  # predicted class index per scored clip
     precision: str = "float32"  # the model's compute dtype
+    trained_on: TrainingOverlap = TrainingOverlap(False, 0, 0)  # evaluated clips it trained on
 
     def to_json(self) -> dict:
         """The `--json` contract: accuracy, n, per_fold (+ missing and context keys)."""
@@ -40,6 +42,7 @@ class ZeroShotResult:
             "dataset": self.dataset,
             "model": self.model,
             "precision": self.precision,
+            "trained_on": self.trained_on.to_json(),
             "template": self.template,
         }
 
@@ -78,6 +81,7 @@ def run_zeroshot(
         n=int(correct.size),
         per_fold=per_fold,
         missing=dataset.missing,
+        trained_on=training_overlap(model_folder(embedder), dataset.audio_paths),
         predictions=tuple(int(p) for p in similarity.argmax(axis=1)),
     )
 
