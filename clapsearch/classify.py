@@ -4,13 +4,21 @@ Each label becomes a prompt (`clapsearch.prompts`: "This is a sound of {label}."
 wording LAION-CLAP was evaluated with) and is embedded once; each file is embedded with the
 model's long-clip policy (`Embedder.embed_audio`: the normalised mean of its windows). Scores:
 
-- single-label (default): `softmax(scale * cos(audio, prompt_i))` over the labels; they sum
-  to 1 and answer "which one of these".
-- multi-label: an independent `sigmoid(scale * (cos(audio, prompt_i) - cos(audio, reference)))`
+- single-label (default, two or more labels): `softmax(scale * cos(audio, prompt_i))` over
+  the labels; they sum to 1 and answer "which one of these".
+- multi-label (`--multi-label`, and always for a single label, where a softmax would be a
+  constant 1.0): an independent `sigmoid(scale * (cos(audio, prompt_i) - cos(audio, reference)))`
   per label, where `reference` is the template filled with the generic word "something". CLAP
   has no trained per-label bias, and a raw `sigmoid(scale * cos)` is ~1 for every label, so the
   generic prompt is the zero point: a label scores above 0.5 when the audio is closer to it than
   to "a sound of something". A label's score never depends on which other labels are asked.
+
+Every score also carries the raw cosine `cos(audio, prompt)`, and the per-window timeline
+shows cosines only: with CLAP's large logit scale (~30-100) a difference of 0.05 in cosine is
+already a softmax of 0.99, so probabilities of single 10 s windows read as certainties (98 of
+120 windows at >= 0.99 in one measured recording, right or wrong), while cosines keep the
+ranking and show how close the labels are. Cosines are comparable across files and windows
+of one model, not across models.
 
 `scale` is the model's own audio-to-text logit scale (`exp(logit_scale_a)` for transformers'
 `ClapModel`, an Embedder's `logit_scale` attribute when it has one), else 100 as in CLIP.
@@ -46,15 +54,23 @@ DEFAULT_LOGIT_SCALE = 100.0
 class LabelScore:
     label: str
     score: float  # probability: softmax over labels, or an independent sigmoid (multi-label)
+    cosine: float  # cos(audio, prompt), the raw similarity the score is computed from
+
+
+@dataclass(frozen=True)
+class LabelCosine:
+    label: str
+    cosine: float
 
 
 @dataclass(frozen=True)
 class WindowLabels:
-    """Scores of one window of a file (`timeline=True`)."""
+    """Cosines of one window of a file with the labels (`timeline=True`; module doc: why
+    not probabilities)."""
 
     start: float
     end: float
-    labels: tuple[LabelScore, ...]  # best first, at most `top`
+    labels: tuple[LabelCosine, ...]  # best first, at most `top`
 
 
 @dataclass(frozen=True)
@@ -67,14 +83,18 @@ class Classification:
         out: dict[str, Any] = {"path": self.path, "labels": _labels_json(self.labels)}
         if self.timeline is not None:
             out["timeline"] = [
-                {"start": w.start, "end": w.end, "labels": _labels_json(w.labels)}
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "labels": [{"label": c.label, "cosine": c.cosine} for c in w.labels],
+                }
                 for w in self.timeline
             ]
         return out
 
 
 def _labels_json(labels: Sequence[LabelScore]) -> list[dict[str, Any]]:
-    return [{"label": s.label, "score": s.score} for s in labels]
+    return [{"label": s.label, "score": s.score, "cosine": s.cosine} for s in labels]
 
 
 def parse_labels(text: str) -> list[str]:
@@ -116,9 +136,22 @@ def label_scores(
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _top(labels: Sequence[str], scores: np.ndarray, top: int | None) -> tuple[LabelScore, ...]:
-    order = np.argsort(-scores, kind="stable")[: top or len(labels)]
-    return tuple(LabelScore(labels[i], float(scores[i])) for i in order)
+def _order(scores: np.ndarray, top: int | None) -> np.ndarray:
+    return np.argsort(-scores, kind="stable")[: top or len(scores)]
+
+
+def _top(
+    labels: Sequence[str], scores: np.ndarray, cosines: np.ndarray, top: int | None
+) -> tuple[LabelScore, ...]:
+    return tuple(
+        LabelScore(labels[i], float(scores[i]), float(cosines[i])) for i in _order(scores, top)
+    )
+
+
+def _top_cosines(
+    labels: Sequence[str], cosines: np.ndarray, top: int | None
+) -> tuple[LabelCosine, ...]:
+    return tuple(LabelCosine(labels[i], float(cosines[i])) for i in _order(cosines, top))
 
 
 def classify(
@@ -153,7 +186,8 @@ def classify(
 
         embedder = load_embedder(model, device=device, precision=precision)
     prompts = embedder.embed_text(prompt_texts)
-    reference = embedder.embed_text([fill(template, REFERENCE_LABEL)])[0] if multi_label else None
+    independent = multi_label or len(labels) == 1  # a softmax over one label is always 1.0
+    reference = embedder.embed_text([fill(template, REFERENCE_LABEL)])[0] if independent else None
     scale = logit_scale(embedder)
     fusion = embedder.audio_config.truncation == "fusion"
     out: list[Classification] = []
@@ -167,14 +201,15 @@ def classify(
 
             clip = mean_direction(vecs)
         scores = label_scores(clip[None], prompts, scale, reference)[0]
+        cosines = prompts.astype(np.float64) @ clip.astype(np.float64)
         windows = None
         if timeline:
-            per_window = label_scores(vecs, prompts, scale, reference)
+            per_window = vecs.astype(np.float64) @ prompts.astype(np.float64).T
             windows = tuple(
-                WindowLabels(start, end, _top(labels, row, top))
+                WindowLabels(start, end, _top_cosines(labels, row, top))
                 for (start, end), row in zip(spans, per_window, strict=True)
             )
-        out.append(Classification(path, _top(labels, scores, top), windows))
+        out.append(Classification(path, _top(labels, scores, cosines, top), windows))
     return out
 
 
@@ -222,6 +257,7 @@ def window_embeddings(
 __all__ = [
     "Classification",
     "DEFAULT_TEMPLATE",
+    "LabelCosine",
     "LabelScore",
     "WindowLabels",
     "classify",

@@ -80,18 +80,31 @@ def test_timeline_has_one_entry_per_window(words_embedder):
     assert [w.start for w in res.timeline] == pytest.approx([s / 48_000 for s in starts])
     assert res.timeline[-1].end == pytest.approx(len(wave) / 48_000)
     assert all(len(w.labels) == 1 for w in res.timeline)
-    # each window is scored on its own audio
-    vec = words_embedder.embed_audio([wave[starts[-1] : starts[-1] + window]])
-    expected = label_scores(
-        vec,
-        words_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS]),
-        logit_scale(words_embedder),
-    )[0]
-    assert res.timeline[-1].labels[0].label == LABELS[int(np.argmax(expected))]
-    # the whole file is scored as `embed_audio` embeds it (normalised mean of its windows)
+    # each window is scored on its own audio, as a raw cosine (not a saturating softmax)
     prompts = words_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS])
-    whole = label_scores(words_embedder.embed_audio([wave]), prompts, logit_scale(words_embedder))
+    vec = words_embedder.embed_audio([wave[starts[-1] : starts[-1] + window]])
+    cos = (vec @ prompts.T)[0]
+    best = res.timeline[-1].labels[0]
+    assert best.label == LABELS[int(np.argmax(cos))]
+    assert best.cosine == pytest.approx(float(cos.max()), abs=1e-5)
+    assert set(res.to_dict()["timeline"][0]["labels"][0]) == {"label", "cosine"}
+    # the whole file is scored as `embed_audio` embeds it (normalised mean of its windows)
+    clip = words_embedder.embed_audio([wave])
+    whole = label_scores(clip, prompts, logit_scale(words_embedder))
     assert res.labels[0].score == pytest.approx(float(whole[0].max()), rel=1e-4)
+    assert res.labels[0].cosine == pytest.approx(float((clip @ prompts.T).max()), abs=1e-5)
+
+
+def test_one_label_is_scored_against_the_reference_not_a_softmax_of_one(words_embedder):
+    """A softmax over one label is always 1.000; alone, a label gets the multi-label score."""
+    files = esc50_files(3)
+    alone = classify(files, ["dog"], embedder=words_embedder)
+    among = classify(files, ["dog", *LABELS[1:]], multi_label=True, embedder=words_embedder)
+    for a, b in zip(alone, among, strict=True):
+        dog = next(s for s in b.labels if s.label == "dog")
+        assert a.labels[0].score == pytest.approx(dog.score, rel=1e-6)
+        assert a.labels[0].cosine == pytest.approx(dog.cosine, abs=1e-6)
+    assert len({round(r.labels[0].score, 6) for r in alone}) > 1  # not a constant
 
 
 def test_bad_arguments_are_usage_errors(words_embedder):

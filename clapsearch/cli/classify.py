@@ -52,15 +52,17 @@ def classify(
         False,
         "--json",
         help='Print JSON lines: one object {"path", '
-        '"labels": [{"label", "score"}], "timeline"?: [{"start", '
-        '"end", "labels"}]} per file, in input order.',
+        '"labels": [{"label", "score", "cosine"}], "timeline"?: [{"start", '
+        '"end", "labels": [{"label", "cosine"}]}]} per file, in input order.',
     ),
 ) -> None:
     """Label audio files zero-shot: how well each file matches each text label.
 
     Scores are probabilities: a softmax over the labels (they sum to 1), or with --multi-label
-    an independent score per label, above 0.5 when the sound is closer to the label than to
-    a generic "something".
+    (and always for a single label) an independent score per label, above 0.5 when the sound
+    is closer to the label than to a generic "something". The cosine beside each score is the
+    raw similarity it comes from. --timeline windows show cosines: probabilities of short
+    windows read as certainties even when wrong.
     """
     from clapsearch.classify import classify as run_classify
     from clapsearch.classify import parse_labels
@@ -88,15 +90,19 @@ def classify(
         for res in results:
             print_json(res.to_dict())
         return
+    kind = "p(label)" if multi_label or len(parse_labels(labels)) == 1 else "p(of these)"
     for n, res in enumerate(results):
         typer.echo(("\n" if n else "") + res.path)
+        typer.echo(f"  {kind:>11}  {'cosine':>6}  label")
         for s in res.labels:
-            typer.echo(f"  {s.score:6.3f}  {s.label}")
-        for w in res.timeline or ():
+            typer.echo(f"  {s.score:11.3f}  {s.cosine:6.3f}  {s.label}")
+        if res.timeline:
             from clapsearch.cli.query import format_time
 
-            best = ", ".join(f"{s.label} {s.score:.2f}" for s in w.labels)
-            typer.echo(f"  {format_time(w.start):>9}-{format_time(w.end):<9} {best}")
+            typer.echo("  timeline (cosine per window):")
+            for w in res.timeline:
+                best = ", ".join(f"{c.label} {c.cosine:.3f}" for c in w.labels)
+                typer.echo(f"  {format_time(w.start):>9}-{format_time(w.end):<9} {best}")
 
 
 def _read_text(path: Path) -> str:
