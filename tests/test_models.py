@@ -221,3 +221,50 @@ def test_clap_model_outputs_unit_rows_clamped_scale_and_freezes_per_tower(esc_fe
     assert all(p.requires_grad for p in model.audio_projection.parameters())
     assert all(p.requires_grad for p in model.text_encoder.parameters())
     assert not model.audio_encoder.training and model.text_encoder.training
+
+
+def test_msclap_projection_head_is_layernorm_of_a_gelu_residual_without_biases():
+    from clapsearch.models import MSClapProjection
+
+    torch.manual_seed(0)
+    head = projection_head("msclap", 6, 4)
+    assert isinstance(head, MSClapProjection)
+    # the msclap package's state-dict names, bias-free linears
+    assert sorted(head.state_dict()) == [
+        "layer_norm.bias",
+        "layer_norm.weight",
+        "linear1.weight",
+        "linear2.weight",
+    ]
+    x = torch.randn(3, 6)
+    head.eval()  # dropout off
+    e1 = x @ head.linear1.weight.T
+    expected = torch.nn.functional.layer_norm(
+        e1 + torch.nn.functional.gelu(e1) @ head.linear2.weight.T,
+        (4,),
+        head.layer_norm.weight,
+        head.layer_norm.bias,
+    )
+    torch.testing.assert_close(head(x), expected)
+    head.train()
+    assert head.drop.p == 0.5 and not torch.equal(head(x), head(x))  # dropout 0.5 in training
+
+
+def test_msclap_head_model_round_trips_through_a_checkpoint(tmp_path):
+    import dataclasses
+
+    from transformers import AutoTokenizer
+
+    from clapsearch.models import load_checkpoint, save_checkpoint
+
+    model = build_model(dataclasses.replace(tiny_config(), projection="msclap")).eval()
+    tok = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
+    save_checkpoint(model, tok, tmp_path / "ck")
+    loaded, _, config = load_checkpoint(tmp_path / "ck")
+    assert config.projection == "msclap"
+    ids = torch.randint(0, 30522, (2, 5))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.encode_text(ids, torch.ones_like(ids)),
+            model.encode_text(ids, torch.ones_like(ids)),
+        )

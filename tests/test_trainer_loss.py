@@ -91,3 +91,59 @@ def test_real_two_process_gloo_gather(tmp_path):
         assert got["loss"].item() == pytest.approx(ref.item(), rel=1e-6)
         torch.testing.assert_close(got["ga"], full_a.grad[rank * b : (rank + 1) * b])
         torch.testing.assert_close(got["gt"], full_t.grad[rank * b : (rank + 1) * b])
+
+
+# --- the learned temperature (issue 18.1) ----------------------------------------------------
+def _scale_after_steps(model, steps: int = 5) -> float:
+    """Adam on the logit scale alone, on pairs of unrelated random vectors (no pairing to be
+    confident about, so a lower scale lowers the loss); the trainer's post-step clamp after
+    each step."""
+    audio, text = _unit(8, 16, 3), _unit(8, 16, 5)
+    opt = torch.optim.Adam([model.logit_scale], lr=0.05)
+    loss_fn = ClipLoss(0, 1, model.logit_clip)
+    for _ in range(steps):
+        loss_fn(audio, text, model.scale()).backward()
+        opt.step()
+        opt.zero_grad()
+        model.clamp_logit_scale()
+    return model.scale().item()
+
+
+def _model(**changes):
+    import dataclasses
+
+    from clapsearch.models import build_model
+    from clapsearch.models.presets import tiny_config
+
+    return build_model(dataclasses.replace(tiny_config(), **changes))
+
+
+def test_temperature_at_the_cap_still_learns():
+    """A run started at (or clamped to) the cap of 100 must be able to come back down: float32
+    log(100) has exp 100.0000076, above the cap, and a clamp there had a zero gradient."""
+    model = _model(logit_scale_init=100.0)
+    assert model.scale().item() <= 100.0
+    model.scale().backward()
+    assert model.logit_scale.grad.item() > 0  # the gradient is not cut by the clamp
+    model.logit_scale.grad = None
+    assert _scale_after_steps(model) < 95.0
+    # clamped after a step that pushed it over the cap: at most the cap, and still learning
+    with torch.no_grad():
+        model.logit_scale.fill_(10.0)
+    model.clamp_logit_scale()
+    assert model.scale().item() <= 100.0 and model.scale().item() > 99.999
+    assert _scale_after_steps(model) < 95.0
+
+
+def test_logit_clipping_leaves_the_scale_free_and_learning():
+    """MS-CLAP: init 1/0.007 is kept (not clamped to 100), the logits are clipped at 100, and
+    the scale still gets a gradient from the logits below the clip."""
+    model = _model(logit_scale_init=1 / 0.007, logit_cap="logits")
+    assert model.scale().item() == pytest.approx(142.857, rel=1e-5)
+    assert model.logit_clip == 100.0
+    a = _unit(8, 16, 4)
+    logits = loss_mod.contrastive_logits(a, a, model.scale(), model.logit_clip)
+    assert logits.max().item() == pytest.approx(100.0)  # the diagonal (cos 1) is clipped
+    model.clamp_logit_scale()  # a no-op for clipped logits
+    assert model.scale().item() == pytest.approx(142.857, rel=1e-5)
+    assert _scale_after_steps(model) < 140.0

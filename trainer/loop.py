@@ -190,7 +190,7 @@ class Trainer:
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.loss_fn = ClipLoss(self.dist.rank, self.dist.world_size)
+        self.loss_fn = ClipLoss(self.dist.rank, self.dist.world_size, self.model.logit_clip)
         use_bf16 = cfg.precision == "bf16" or (
             cfg.precision == "auto" and self.device.type == "cuda"
         )

@@ -7,6 +7,9 @@ diagonal. Under DDP each rank gathers every rank's embeddings so the negatives a
 gradients flow to the local embeddings only. Every rank computes the same global loss; the
 gradient of rank r's embeddings comes only from rank r, and DDP's gradient averaging then
 divides by world size (open_clip's `gather_with_grad=False` behaves the same).
+
+`logit_clip` (MS-CLAP's `logit_cap: logits`): the logits are clipped to +-clip; entries below
+the clip keep their gradient with respect to the scale, so the temperature keeps learning.
 """
 
 from __future__ import annotations
@@ -38,10 +41,14 @@ def gather_features(
 
 
 def contrastive_logits(
-    audio: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
+    audio: torch.Tensor,
+    text: torch.Tensor,
+    logit_scale: torch.Tensor,
+    clip: float | None = None,
 ) -> torch.Tensor:
-    """Unit rows `(N, d)`, `(N, d)` -> `(N, N)` audio-to-text logits."""
-    return logit_scale * audio @ text.T
+    """Unit rows `(N, d)`, `(N, d)` -> `(N, N)` audio-to-text logits, clipped to +-`clip`."""
+    logits = logit_scale * audio @ text.T
+    return logits if clip is None else logits.clamp(-clip, clip)
 
 
 def symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
@@ -52,11 +59,18 @@ def symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
 class ClipLoss(nn.Module):
     """`forward(audio (B, d) unit, text (B, d) unit, logit_scale ()) -> scalar`.
 
-    `rank`/`world_size` default to the process group's (1 process: plain local loss).
+    `rank`/`world_size` default to the process group's (1 process: plain local loss);
+    `logit_clip` clips the logits (None: not clipped).
     """
 
-    def __init__(self, rank: int | None = None, world_size: int | None = None):
+    def __init__(
+        self,
+        rank: int | None = None,
+        world_size: int | None = None,
+        logit_clip: float | None = None,
+    ):
         super().__init__()
+        self.logit_clip = logit_clip
         dist_on = dist.is_available() and dist.is_initialized()
         self.rank = rank if rank is not None else (dist.get_rank() if dist_on else 0)
         self.world_size = (
@@ -68,5 +82,7 @@ class ClipLoss(nn.Module):
     ) -> torch.Tensor:
         all_audio, all_text = gather_features(audio, text, self.rank, self.world_size)
         return symmetric_ce(
-            contrastive_logits(all_audio.float(), all_text.float(), logit_scale.float())
+            contrastive_logits(
+                all_audio.float(), all_text.float(), logit_scale.float(), self.logit_clip
+            )
         )

@@ -12,8 +12,9 @@ from clapsearch.models.checkpoint import (
     save_checkpoint,
     weights_digest,
 )
-from clapsearch.models.clap import ClapsearchModel, build_model, projection_head
+from clapsearch.models.clap import ClapsearchModel, build_model
 from clapsearch.models.config import AudioEncoderConfig, ModelConfig, TextEncoderConfig
+from clapsearch.models.heads import HEADS, MSClapProjection, projection_head
 from clapsearch.models.registry import (
     AudioEncoder,
     TextEncoder,
@@ -28,6 +29,8 @@ __all__ = [
     "AudioEncoder",
     "AudioEncoderConfig",
     "ClapsearchModel",
+    "HEADS",
+    "MSClapProjection",
     "ModelConfig",
     "Provenance",
     "TextEncoder",

@@ -4,33 +4,30 @@
     input_ids, attention_mask (B, L) -> text encoder  -> head -> (B, embed_dim)
 
 The contrastive temperature is a learnable `logit_scale` (log-space, initialised at
-log(1/0.07) as in CLIP/CLAP); its exponential is clamped at `logit_scale_max` (100) so the
-softmax cannot collapse onto one pair.
+log(1/0.07) as in CLIP/CLAP). `ModelConfig.logit_cap` says how it is kept from collapsing the
+softmax onto one pair:
+
+- `scale` (CLIP, open_clip, LAION-CLAP): after each optimizer step the raw parameter is
+  clamped to [0, L], where L is the largest float32 whose exp is <= `logit_scale_max`. The cap
+  must sit strictly inside: clamping to float32 log(100) gives exp = 100.0000076, above the
+  cap, and a forward clamp there would zero the gradient for ever (issue 18).
+- `logits` (MS-CLAP): the scale is free (it may start above the cap, e.g. 1/0.007) and the
+  loss clips the logits themselves to +-`logit_scale_max`; logits below the cap keep a
+  gradient, so the scale keeps learning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from clapsearch.models.config import ModelConfig
+from clapsearch.models.heads import projection_head
 from clapsearch.models.registry import create_audio_encoder, create_text_encoder
-
-
-def projection_head(kind: str, in_dim: int, out_dim: int) -> nn.Module:
-    """`linear`: one Linear; `mlp`: Linear -> ReLU -> Linear (LAION-CLAP's projection)."""
-    heads = {
-        "linear": lambda: nn.Linear(in_dim, out_dim),
-        "mlp": lambda: nn.Sequential(
-            nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Linear(out_dim, out_dim)
-        ),
-    }
-    if kind not in heads:
-        raise ValueError(f"projection must be one of {sorted(heads)}, not {kind!r}")
-    return heads[kind]()
 
 
 class ClapsearchModel(nn.Module):
@@ -56,7 +53,10 @@ class ClapsearchModel(nn.Module):
         self.text_projection = projection_head(
             config.projection, self.text_encoder.out_dim, config.embed_dim
         )
-        self.logit_scale = nn.Parameter(torch.tensor(config.log_logit_scale_init))
+        init = config.log_logit_scale_init
+        if config.logit_cap == "scale":
+            init = min(init, max_log_scale(config.logit_scale_max))
+        self.logit_scale = nn.Parameter(torch.tensor(init, dtype=torch.float32))
         self.frozen = {"audio": False, "text": False}
 
     @property
@@ -86,14 +86,25 @@ class ClapsearchModel(nn.Module):
         return audio, text, self.scale()
 
     def scale(self) -> torch.Tensor:
-        """exp(logit_scale) clamped at `logit_scale_max`."""
-        return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+        """exp(logit_scale): the multiplier of the cosine logits. With `logit_cap: scale` it is
+        also clamped at `logit_scale_max` (inactive once `clamp_logit_scale` has run, since
+        the parameter then sits strictly below the cap); with `logits` it is free."""
+        scale = self.logit_scale.exp()
+        if self.config.logit_cap == "scale":
+            scale = scale.clamp(max=self.config.logit_scale_max)
+        return scale
+
+    @property
+    def logit_clip(self) -> float | None:
+        """Where the loss clips the logits (`logit_cap: logits`), else None."""
+        return self.config.logit_scale_max if self.config.logit_cap == "logits" else None
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
-        """Keep the raw parameter in [0, log(max)] after each step (open_clip does the same),
-        so the clamp in `scale()` never silently stops its gradient for long."""
-        self.logit_scale.clamp_(0.0, float(torch.tensor(self.config.logit_scale_max).log()))
+        """`logit_cap: scale`: after each step keep the raw parameter in [0, L] with exp(L) <=
+        `logit_scale_max` (strictly inside the cap, so its gradient never stops)."""
+        if self.config.logit_cap == "scale":
+            self.logit_scale.clamp_(0.0, max_log_scale(self.config.logit_scale_max))
 
     def freeze(self, audio: bool = False, text: bool = False) -> None:
         """Freeze a tower's encoder (its projection head keeps training), as in the CLAP
@@ -112,6 +123,15 @@ class ClapsearchModel(nn.Module):
         if self.frozen["text"]:
             self.text_encoder.eval()
         return self
+
+
+def max_log_scale(cap: float) -> float:
+    """The largest float32 `c` with float32 exp(c) <= `cap`."""
+    c = torch.tensor(math.log(cap), dtype=torch.float32)
+    down = torch.tensor(-math.inf)
+    while c.exp().item() > cap:
+        c = torch.nextafter(c, down)
+    return c.item()
 
 
 def build_model(config: ModelConfig, load_weights: bool = True) -> ClapsearchModel:

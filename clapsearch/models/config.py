@@ -13,7 +13,8 @@ from typing import Any, Literal
 from clapsearch.config import AudioConfig
 
 Pooling = Literal["mean", "cls"]
-Projection = Literal["linear", "mlp"]
+Projection = Literal["linear", "mlp", "msclap"]
+LogitCap = Literal["scale", "logits"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,14 @@ class TextEncoderConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A whole two-tower CLAP model: `audio` is the log-mel front end the audio tower reads."""
+    """A whole two-tower CLAP model: `audio` is the log-mel front end the audio tower reads.
+
+    `projection`: the head kind (`clapsearch.models.heads`: `linear`, `mlp` as LAION-CLAP,
+    `msclap` as MS-CLAP). `logit_scale_init`: the initial multiplier of the cosine logits
+    (1/temperature). `logit_cap`: `scale` keeps exp(logit_scale) <= `logit_scale_max` by
+    clamping the parameter (CLIP / LAION-CLAP; the init must not exceed the cap); `logits`
+    leaves the scale free and clips the logits at +-`logit_scale_max` (MS-CLAP).
+    """
 
     audio: AudioConfig = field(default_factory=AudioConfig)
     audio_encoder: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
@@ -66,10 +74,18 @@ class ModelConfig:
     projection: Projection = "mlp"
     logit_scale_init: float = 1.0 / 0.07
     logit_scale_max: float = 100.0
+    logit_cap: LogitCap = "scale"
 
     @property
     def log_logit_scale_init(self) -> float:
         return math.log(self.logit_scale_init)
 
 
-__all__ = ["AudioEncoderConfig", "TextEncoderConfig", "ModelConfig", "Pooling", "Projection"]
+__all__ = [
+    "AudioEncoderConfig",
+    "LogitCap",
+    "ModelConfig",
+    "Pooling",
+    "Projection",
+    "TextEncoderConfig",
+]
