@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from clapsearch.errors import UsageError
 from clapsearch.models.config import ModelConfig
+from trainer.augment import AugmentConfig
 
 DEFAULT_TEMPLATES = ("the sound of {label}", "{label}", "a recording of {label}")
 
@@ -50,7 +51,9 @@ class DataConfig:
     """`clip_s`: training clip length (0 = the model's window): longer clips are cropped at a
     random offset, shorter ones repeat-padded (training only; validation uses the inference
     path). Augmentation: random gain in +-`gain_db`, circular time shift up to `time_shift`
-    of the clip, and with probability `mix_prob` a second clip mixed in, captions joined."""
+    of the clip, and with probability `mix_prob` a second clip mixed in, captions joined;
+    `augment`: reverb, background noise, band limit, codec and bit-depth degradations
+    (`trainer.augment.AugmentConfig`, all off by default)."""
 
     train: tuple[DataSource, ...] = ()
     val: tuple[DataSource, ...] = ()
@@ -58,6 +61,7 @@ class DataConfig:
     gain_db: float = 0.0
     time_shift: float = 0.0
     mix_prob: float = 0.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     workers: int = 2
     cache_audio: bool = False
 

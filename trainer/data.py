@@ -29,6 +29,7 @@ import torch
 from clapsearch.audio import load_audio
 from clapsearch.errors import UsageError
 from clapsearch.prompts import normalize_template, render
+from trainer import augment
 from trainer.config import DataConfig, DataSource
 
 
@@ -226,6 +227,12 @@ class TrainDataset(torch.utils.data.Dataset):
             wave = wave * np.float32(10 ** (rng.uniform(-d.gain_db, d.gain_db) / 20))
         if d.time_shift > 0:
             wave = np.roll(wave, int(rng.uniform(-d.time_shift, d.time_shift) * wave.shape[0]))
+        if d.augment.active:
+            n = len(self.examples)
+            other = (i + 1 + int(rng.integers(max(1, n - 1)))) % n
+            wave = augment.apply(
+                wave, self.sample_rate, rng, d.augment, lambda: self._wave(other, rng)
+            )
         return wave, caption
 
 
