@@ -6,6 +6,7 @@ Writes under `--out`:
 - `audio/{speech,music,signals,mixtures}/*.flac`: generated clips (48 kHz mono, 5 s);
 - `train.jsonl`, `val.jsonl`, `trainval.jsonl`, `test.jsonl`: manifests (see `common.write_manifest`;
   real clips are referenced where they lie, not copied);
+- `heldout.jsonl`: the clips of the held-out Debian packages (cross-source test, never trained on);
 - `build.json`: parameters and counts per source and split.
 
 Deterministic: the same arguments give the same manifests and the same audio bytes. A
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from trainer.data_prep import mixtures, music, real, signals, speech
 from trainer.data_prep.common import ClipRecord, ToolMissing, log, write_manifest
+from trainer.data_prep.debian_fetch import DEFAULT_CACHE
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -39,6 +41,7 @@ class BuildConfig:
     out: Path
     esc50_dir: Path = SHARED / "esc50-mini"
     clotho_dir: Path = SHARED / "clotho-mini"
+    debian: Path | None = None  # harvest_debian's manifest (the CLI's default: the cache's)
     seed: int = 0
     speech: int = 260
     music: int = 320
@@ -96,6 +99,25 @@ def real_records(cfg: BuildConfig) -> list[ClipRecord]:
     return records
 
 
+def debian_records(manifest: Path) -> list[ClipRecord]:
+    """The harvested Debian clips: held-out packages are `test`; of the rest, every 20th
+    *source file* (by a hash of package and member, so the pieces of one long file stay
+    together) is `val`."""
+    if not manifest.is_file():
+        log(f"skipping debian sounds: no {manifest} (run trainer.data_prep.harvest_debian)")
+        return []
+    records = []
+    with open(manifest, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            split = d["split"]
+            if split == "train":
+                key = hashlib.sha1(f"{d['package']}/{d['member']}".encode()).digest()
+                split = "val" if key[0] % VAL_EVERY == 0 else "train"
+            records.append(ClipRecord(d["path"], tuple(d["captions"]), d["source"], split))
+    return records
+
+
 def generated_records(cfg: BuildConfig) -> list[ClipRecord]:
     records: list[ClipRecord] = []
     for group, module, count in (
@@ -117,7 +139,8 @@ def generated_records(cfg: BuildConfig) -> list[ClipRecord]:
 def build(cfg: BuildConfig) -> dict:
     """Build the corpus described by `cfg`; returns the summary also written to build.json."""
     cfg.out.mkdir(parents=True, exist_ok=True)
-    records = real_records(cfg) + generated_records(cfg)
+    debian = debian_records(cfg.debian) if cfg.debian else []
+    records = real_records(cfg) + debian + generated_records(cfg)
     if cfg.mixtures > 0:
         mix_specs = mixtures.specs(cfg.seed, cfg.mixtures, records)
         records += render_all(mix_specs, "mixtures", cfg, _generated_split)
@@ -133,7 +156,8 @@ def build(cfg: BuildConfig) -> dict:
         "train": weighted(train),
         "val": val,
         "trainval": weighted(train + val),
-        "test": test,
+        "test": [r for r in test if not r.source.startswith("debian:")],
+        "heldout": [r for r in test if r.source.startswith("debian:")],
     }
     for name, rows in manifests.items():
         write_manifest(rows, cfg.out / f"{name}.jsonl")
@@ -155,6 +179,9 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
     p.add_argument("--out", type=Path, default=REPO / "data" / "default-model")
     p.add_argument("--esc50-dir", type=Path, default=BuildConfig.esc50_dir)
     p.add_argument("--clotho-dir", type=Path, default=BuildConfig.clotho_dir)
+    p.add_argument(
+        "--debian", type=Path, default=DEFAULT_CACHE / "manifest.jsonl", help="harvest manifest"
+    )
     for name in ("seed", "speech", "music", "signals", "mixtures", "real_repeat", "jobs"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(BuildConfig, name))
     a = p.parse_args(argv)
@@ -162,6 +189,7 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         a.out.resolve(),
         a.esc50_dir.resolve(),
         a.clotho_dir.resolve(),
+        a.debian.resolve(),
         a.seed,
         a.speech,
         a.music,
