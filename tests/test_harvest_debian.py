@@ -231,3 +231,35 @@ def test_harvest_end_to_end(tmp_path):
     first = (tmp_path / "manifest.jsonl").read_text()
     H.harvest(cfg, (DebianSource("game-data"), DebianSource("other-data", heldout=True)))
     assert (tmp_path / "manifest.jsonl").read_text() == first
+
+
+def test_trained_on_records_content_hashes_of_the_training_manifest(tmp_path):
+    from trainer.data_prep.evaluate_extra import overlap
+    from trainer.data_prep.trained_on import (
+        HASH_NAME,
+        hashes_of,
+        read_trained_on,
+        training_files,
+        write_trained_on,
+    )
+
+    audio = tmp_path / "a"
+    audio.mkdir()
+    for k in range(3):
+        sf.write(audio / f"{k}.wav", np.full(800, 0.1 * (k + 1), np.float32), 8000)
+    manifest = tmp_path / "train.jsonl"
+    rows = [{"path": f"a/{k}.wav", "caption": "x", "split": "train"} for k in range(2)]
+    rows.append({"path": "a/0.wav", "caption": "y", "split": "train"})  # same file twice
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = {"data": {"train": [{"kind": "manifest", "root": "train.jsonl", "split": ""}]}}
+    files = training_files(cfg, tmp_path)
+    hashes = hashes_of(files)
+    assert len(hashes) == 2
+    path = write_trained_on(tmp_path, hashes)
+    data = json.loads(path.read_text())
+    assert data == {"hash": HASH_NAME, "count": 2, "hashes": sorted(hashes)}
+    assert read_trained_on(tmp_path) == set(hashes)
+    # a copy of a trained file under another name is recognised; an unseen file is not
+    (tmp_path / "copy.wav").write_bytes((audio / "1.wav").read_bytes())
+    got = overlap(tmp_path, [str(tmp_path / "copy.wav"), str(audio / "2.wav")])
+    assert got["overlap"] == 1 and got["evaluated"] == 2

@@ -192,3 +192,24 @@ def test_torchrun_two_processes_train_and_write_one_checkpoint(tmp_path):
     assert summary["steps"] == 2 and summary["samples_seen"] == 8
     state = torch.load(tmp_path / "ddp" / "last" / "trainer_state.pt", weights_only=False)
     assert state["progress"]["step"] == 2
+
+
+def test_text_top_layers_trains_only_the_top_of_a_frozen_text_tower():
+    from clapsearch.models import build_model
+    from clapsearch.models.config import ModelConfig
+    from trainer.loop import unfreeze_top_layers
+
+    model_cfg = dict(TINY_MODEL)
+    model_cfg["text_encoder"] = dict(TINY_MODEL["text_encoder"])
+    model_cfg["text_encoder"]["hf_config"] = {
+        **TINY_MODEL["text_encoder"]["hf_config"],
+        "num_hidden_layers": 2,
+    }
+    model = build_model(build(ModelConfig, model_cfg))
+    model.freeze(text=True)
+    unfreeze_top_layers(model.text_encoder, 1)
+    trainable = {n for n, p in model.text_encoder.named_parameters() if p.requires_grad}
+    assert trainable and all(".layer.1." in n for n in trainable)
+    assert not model.text_encoder.training  # still eval mode: no dropout
+    with pytest.raises(Exception, match="no 3 layers"):
+        unfreeze_top_layers(model.text_encoder, 3)

@@ -110,10 +110,9 @@ def bit_depth(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return quantise(wave, (8, 8, 10, 12)[choice], mu_law=choice == 1)
 
 
-def codec_round_trip(wave: np.ndarray, sample_rate: int, codec: str, kbps: int) -> np.ndarray:
-    """Encode with PyAV (FFmpeg) at `kbps` and decode back; same length as the input.
-
-    Opus only runs at 8/12/16/24/48 kHz, so other rates go through the next one up."""
+def encode(wave: np.ndarray, sample_rate: int, codec: str, kbps: int) -> tuple[bytes, int]:
+    """Mono float32 -> (the bytes of an `.mp3`, `.ogg` (Opus) or `.aac` (ADTS) file, its
+    rate). Opus only runs at 8/12/16/24/48 kHz, so other rates go through the next one up."""
     import av
 
     fmt, encoder = _ENCODERS[codec]
@@ -134,7 +133,16 @@ def codec_round_trip(wave: np.ndarray, sample_rate: int, codec: str, kbps: int) 
             out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    buf.seek(0)
+    return buf.getvalue(), rate
+
+
+def codec_round_trip(wave: np.ndarray, sample_rate: int, codec: str, kbps: int) -> np.ndarray:
+    """Encode with PyAV (FFmpeg) at `kbps` and decode back; same length as the input."""
+    import av
+
+    data, rate = encode(wave, sample_rate, codec, kbps)
+    fmt = _ENCODERS[codec][0]
+    buf = io.BytesIO(data)
     chunks = []
     with av.open(buf, "r", format=fmt) as inp:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)

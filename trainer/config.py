@@ -103,6 +103,7 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     freeze_audio: bool = False
     freeze_text: bool = False
+    text_top_layers: int = 0  # with freeze_text: the top N text layers still train
     save_every: int = 0
     eval_every: int = 1
     best_metric: str = "zeroshot"

@@ -106,6 +106,17 @@ def make_optimizer(model: ClapsearchModel, cfg: TrainConfig):
     return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
 
 
+def unfreeze_top_layers(text_encoder: torch.nn.Module, n: int) -> None:
+    """Train the top `n` transformer layers of a frozen text tower (it stays in eval mode:
+    no dropout). Needs a transformers encoder with `encoder.layer` (BERT family, MiniLM)."""
+    layers = getattr(getattr(text_encoder.hf_model, "encoder", None), "layer", None)
+    if layers is None or n > len(layers):
+        raise UsageError(f"text_top_layers={n}: the text encoder has no {n} layers to train.")
+    for layer in list(layers)[-n:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+
+
 class Logger:
     """TensorBoard scalars (when installed and enabled) plus `metrics.jsonl` (rank 0 only)."""
 
@@ -168,6 +179,8 @@ class Trainer:
         seed_everything(cfg.seed)
         model = build_model(cfg.model)
         model.freeze(audio=cfg.freeze_audio, text=cfg.freeze_text)
+        if cfg.text_top_layers:
+            unfreeze_top_layers(model.text_encoder, cfg.text_top_layers)
         self.model = model.to(self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
         self._setup_data()

@@ -11,6 +11,9 @@
   (the top clip is of that class) and mAP (all clips of the class relevant).
 - Clotho: the 10 human captions of the 2 held-out Clotho clips (`splits/clotho_test.txt`)
   rank those 2 clips among all 103 test clips (R@1, R@5, median rank).
+- Held-out Debian packages, 8/16/22.05/44.1 kHz and MP3 versions of the ESC-50 test clips,
+  and the overlap of everything evaluated with the model's `trained_on.json`: see
+  `evaluate_extra`.
 - Generated clips it never trained on (`--generated MANIFEST`, e.g. the `trainval.jsonl` of a
   corpus built with another seed: `build_default_data --seed 1 ...`): each clip's first
   caption ranks all of them (R@1, R@5, per source): vocabulary coverage for speech, music and
@@ -71,7 +74,14 @@ def class_retrieval(audio: np.ndarray, labels: np.ndarray, classes: list[str], e
     return {"hit@1": float(np.mean(hits)), "mAP": float(np.mean(aps)), "queries": len(hits)}
 
 
-def evaluate(model: str, esc50_dir: Path, clotho_dir: Path, generated: Path | None = None) -> dict:
+def evaluate(
+    model: str,
+    esc50_dir: Path,
+    clotho_dir: Path,
+    generated: Path | None = None,
+    heldout: Path | None = None,
+    robust: bool = True,
+) -> dict:
     from clapsearch.eval.metrics import retrieval_scores
     from clapsearch.loading import load_embedder
 
@@ -113,6 +123,19 @@ def evaluate(model: str, esc50_dir: Path, clotho_dir: Path, generated: Path | No
             scores = retrieval_scores(sim[np.ix_(idx, idx)], np.arange(len(idx)))["t2a"]
             block[src] = {k: round(scores[k], 3) for k in ("R@1", "R@5")} | {"n": len(idx)}
         result["generated_unseen"] = block
+    from trainer.data_prep import evaluate_extra as extra
+
+    evaluated = [r.path for r in esc if r.split == "test"] + [r.path for r in clotho]
+    if heldout is not None and heldout.is_file():
+        rows = read_manifest(heldout)
+        result["heldout_packages"] = extra.heldout_packages(embedder, rows, _embed_files)
+        evaluated += [r.path for r in rows]
+    if robust:
+        test = [r for r in esc if r.split == "test"]
+        result["robustness_esc50_test"] = extra.robustness(
+            embedder, test, classes, _embed_files, zeroshot
+        )
+    result["overlap_with_training"] = extra.overlap(Path(model), evaluated)
     return result
 
 
@@ -124,9 +147,18 @@ def main() -> None:
     p.add_argument(
         "--generated", type=Path, default=None, help="manifest of unseen generated clips"
     )
+    p.add_argument(
+        "--heldout",
+        type=Path,
+        default=REPO / "data" / "default-model" / "heldout.jsonl",
+        help="manifest of the held-out Debian packages (skipped if absent)",
+    )
+    p.add_argument("--no-robustness", action="store_true", help="skip the 8-44.1 kHz/MP3 test")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
-    result = evaluate(a.model, a.esc50_dir, a.clotho_dir, a.generated)
+    result = evaluate(
+        a.model, a.esc50_dir, a.clotho_dir, a.generated, a.heldout, not a.no_robustness
+    )
     if a.json:
         print(json.dumps(result, indent=2))
         return

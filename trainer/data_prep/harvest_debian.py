@@ -13,9 +13,10 @@ missing ones with `debian_fetch`, no installation):
    `PIECE_S` pieces (music and ambience become several clips);
 4. duplicates: a clip whose 16-bit PCM hashes like an earlier one is dropped (the same
    sound shipped by two packages or twice in one);
-5. per-language caps: at most `SPEECH_CAP` clips per language and package, so speech packages
-   (thousands of words read aloud) do not swamp the sound effects (files are taken in
-   path order).
+5. per-language caps: at most `SPEECH_CAP` clips per language and package, and about
+   `PACKAGE_SPEECH_CAP` per package (the per-language cap shrinks when a package speaks
+   many languages), so speech packages (thousands of words read aloud) do not swamp the
+   sound effects (files are taken in path order).
 
 Writes `<cache>/clips/<package>/*.flac` (16-bit, the source's rate) and `<cache>/manifest.jsonl`
 (path, captions, source `debian:<package>`, split `train` or, for held-out packages, `test`,
@@ -42,6 +43,8 @@ from trainer.data_prep.caption_rules import (
     MUSIC_CAPTIONS,
     MUSIC_FOLDERS,
     MUSIC_PACKAGES,
+    VOICE_CAPTIONS,
+    VOICE_FOLDERS,
 )
 from trainer.data_prep.common import log
 from trainer.data_prep.debian_fetch import AUDIO_SUFFIXES, DEFAULT_CACHE, fetch, read_origin
@@ -56,6 +59,7 @@ MAX_PIECES = 6
 MIN_S = 0.15
 SILENT_DBFS = -55.0
 SPEECH_CAP = 60
+PACKAGE_SPEECH_CAP = 300
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,11 @@ def caption_file(package: str, rel: str) -> tuple[tuple[str, ...] | None, str]:
         return caps, group
     if package in MUSIC_PACKAGES:
         return MUSIC_PACKAGES[package], "music"
-    if MUSIC_FOLDERS & {part.lower() for part in Path(rel).parent.parts}:
+    folders = {part.lower() for part in Path(rel).parent.parts}
+    if MUSIC_FOLDERS & folders:
         return MUSIC_CAPTIONS, "music"
+    if VOICE_FOLDERS & folders:
+        return VOICE_CAPTIONS, f"speech:voices:{package}"
     return CAPTION_MAP.captions(rel, ignore=package_words(package)), ""
 
 
@@ -140,6 +147,9 @@ def harvest_package(
     policy = CopyrightPolicy(copyright_file.read_text(errors="replace"), members)
     rows: list[dict] = []
     per_group: Counter = Counter()
+    languages = {caption_file(src.name, rel)[1] for rel in members} - {""}
+    languages = {g for g in languages if g.startswith("speech")}
+    cap = min(cfg.speech_cap, max(10, PACKAGE_SPEECH_CAP // max(1, len(languages))))
     out_dir = cfg.cache / "clips" / src.name
     for rel in members:
         decision = policy.decide(rel)
@@ -153,7 +163,7 @@ def harvest_package(
         if captions is None:
             stats["no caption"] += 1
             continue
-        if group.startswith("speech") and per_group[group] >= cfg.speech_cap:
+        if group.startswith("speech") and per_group[group] >= cap:
             stats["speech cap"] += 1
             continue
         try:
@@ -253,13 +263,32 @@ def groups_by_package(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(out)
 
 
+def licence_table(summary: dict) -> str:
+    """The model card's table: one row per package that gave clips."""
+    lines = [
+        "| package | version | clips | split | licences (as the copyright file names them) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, info in sorted(summary["packages"].items()):
+        if not info["clips"]:
+            continue
+        split = "held out" if info["heldout"] else "train"
+        licences = "; ".join(info["licences"])
+        lines.append(f"| {name} | {info['version']} | {info['clips']} | {split} | {licences} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--fetch", action="store_true", help="download missing packages first")
     p.add_argument("--no-copyleft", action="store_true", help="drop GPL/CC-BY-SA/... files")
     p.add_argument("--speech-cap", type=int, default=SPEECH_CAP)
+    p.add_argument("--table", action="store_true", help="print the licence table of harvest.json")
     a = p.parse_args(argv)
+    if a.table:
+        print(licence_table(json.loads((a.cache / "harvest.json").read_text())))
+        return
     harvest(HarvestConfig(a.cache, a.fetch, not a.no_copyleft, a.speech_cap))
 
 

@@ -6,6 +6,8 @@ Why float16: the checkpoint holds the frozen MiniLM text tower (22.7 M parameter
 float32); halving it keeps the wheel at a few tens of MB, and `load_checkpoint` casts the
 weights back to the model's float32 on load (the embeddings move by ~1e-3 cosine, checked
 here before anything is written). Resumable state (optimizer, RNG) is not copied.
+`trained_on.json` records the content hash of every audio file the training manifests name
+(`trained_on.py`), so evaluation can tell when it scores a clip the model has heard.
 """
 
 from __future__ import annotations
@@ -75,11 +77,23 @@ def check_close(a: Path, b: Path, min_cos: float = 0.995) -> float:
     return worst
 
 
+def record_training_files(src: Path, staged: Path, base: Path = REPO) -> int:
+    """Write `trained_on.json` (content hashes of every file the training manifests name)."""
+    from trainer.data_prep.trained_on import hashes_of, training_files, write_trained_on
+
+    meta = json.loads((src / "clapsearch.json").read_text())
+    hashes = hashes_of(training_files(meta["provenance"]["train_config"], base))
+    write_trained_on(staged, hashes)
+    return len(hashes)
+
+
 def package(src: Path, dest: Path = DEST) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         staged = Path(tmp) / "default_model"
         half_copy(src, staged)
+        n = record_training_files(src, staged)
+        log(f"trained_on.json: {n} distinct training files")
         cos = check_close(src, staged)
         if dest.exists():
             shutil.rmtree(dest)
