@@ -233,15 +233,11 @@ def test_harvest_end_to_end(tmp_path):
     assert (tmp_path / "manifest.jsonl").read_text() == first
 
 
-def test_trained_on_records_content_hashes_of_the_training_manifest(tmp_path):
+def test_training_files_feed_the_training_record(tmp_path):
+    from clapsearch.hashing import HASH_NAME
+    from clapsearch.training_record import write_training_record
     from trainer.data_prep.evaluate_extra import overlap
-    from trainer.data_prep.trained_on import (
-        HASH_NAME,
-        hashes_of,
-        read_trained_on,
-        training_files,
-        write_trained_on,
-    )
+    from trainer.data_prep.trained_on import training_files
 
     audio = tmp_path / "a"
     audio.mkdir()
@@ -253,13 +249,10 @@ def test_trained_on_records_content_hashes_of_the_training_manifest(tmp_path):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = {"data": {"train": [{"kind": "manifest", "root": "train.jsonl", "split": ""}]}}
     files = training_files(cfg, tmp_path)
-    hashes = hashes_of(files)
-    assert len(hashes) == 2
-    path = write_trained_on(tmp_path, hashes)
-    data = json.loads(path.read_text())
-    assert data == {"hash": HASH_NAME, "count": 2, "hashes": sorted(hashes)}
-    assert read_trained_on(tmp_path) == set(hashes)
+    assert sorted(files) == sorted(str(audio / f"{k}.wav") for k in range(2))
+    data = json.loads(write_training_record(tmp_path, files).read_text())
+    assert data["hash"] == HASH_NAME and data["count"] == 2
     # a copy of a trained file under another name is recognised; an unseen file is not
     (tmp_path / "copy.wav").write_bytes((audio / "1.wav").read_bytes())
     got = overlap(tmp_path, [str(tmp_path / "copy.wav"), str(audio / "2.wav")])
-    assert got["overlap"] == 1 and got["evaluated"] == 2
+    assert got == {"known": True, "trained": 1, "evaluated": 2}

@@ -114,10 +114,6 @@ def robustness(embedder, records: list, classes: list[str], embed_files, zerosho
 
 def overlap(model_dir: Path, paths: list[str]) -> dict:
     """Evaluated files whose content the model trained on (by `trained_on.json`)."""
-    from trainer.data_prep.trained_on import file_hash, read_trained_on
+    from clapsearch.training_record import training_overlap
 
-    trained = read_trained_on(model_dir) if model_dir.is_dir() else set()
-    if not trained:
-        return {"trained_on": "absent"}
-    hits = [p for p in paths if file_hash(p) in trained]
-    return {"trained_on": len(trained), "evaluated": len(paths), "overlap": len(hits)}
+    return training_overlap(model_dir, paths).to_json()

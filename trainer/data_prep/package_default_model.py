@@ -7,7 +7,7 @@ float32); halving it keeps the wheel at a few tens of MB, and `load_checkpoint` 
 weights back to the model's float32 on load (the embeddings move by ~1e-3 cosine, checked
 here before anything is written). Resumable state (optimizer, RNG) is not copied.
 `trained_on.json` records the content hash of every audio file the training manifests name
-(`trained_on.py`), so evaluation can tell when it scores a clip the model has heard.
+(`clapsearch.training_record`), so evaluation can tell when it scores a clip the model has heard.
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ def check_close(a: Path, b: Path, min_cos: float = 0.995) -> float:
 
 def record_training_files(src: Path, staged: Path, base: Path = REPO) -> int:
     """Write `trained_on.json` (content hashes of every file the training manifests name)."""
-    from trainer.data_prep.trained_on import hashes_of, training_files, write_trained_on
+    from clapsearch.training_record import read_training_hashes, write_training_record
+    from trainer.data_prep.trained_on import training_files
 
     meta = json.loads((src / "clapsearch.json").read_text())
-    hashes = hashes_of(training_files(meta["provenance"]["train_config"], base))
-    write_trained_on(staged, hashes)
-    return len(hashes)
+    write_training_record(staged, training_files(meta["provenance"]["train_config"], base))
+    return len(read_training_hashes(staged) or ())
 
 
 def package(src: Path, dest: Path = DEST) -> Path:
