@@ -56,10 +56,10 @@ def forward_only(embedder, files: list[Path]) -> float:
 def end_to_end(embedder, model_dir: Path, files: list[Path], workers: int) -> float:
     """Clips/s of a full index run into a fresh index, the model loaded and the decode workers
     started (`clapsearch index` starts them while the model loads, so neither is timed)."""
-    from clapsearch.store import IndexStore
-    from clapsearch.store_schema import IndexConfig
+    from clapsearch.index.schema import IndexConfig
     from indexer.pipeline import DecodePool
     from indexer.run import IndexOptions, IndexSummary, LazyEmbedder, _index_into
+    from indexer.writer import IndexWriter
 
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "lib"
@@ -72,7 +72,7 @@ def end_to_end(embedder, model_dir: Path, files: list[Path], workers: int) -> fl
         pool = DecodePool(workers)
         pool.wait_ready()
         t = time.perf_counter()
-        store = IndexStore.create(opts.index, embedder.identity, embedder.dim, IndexConfig())
+        store = IndexWriter.create(opts.index, embedder.identity, embedder.dim, IndexConfig())
         summary = IndexSummary(opts.index)
         _index_into(store, lazy, [str(lib)], opts, summary, None, pool)
         store.close()

@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/bench_query.py --cold                          # cold start only
 
 What runs is what `clapsearch query` runs: `Library.search_vectors` (FAISS through
-`IndexStore.search`, per-file grouping with over-fetch, `IndexStore.segments` for paths and
-times) on an index written through `IndexStore.add_file`, its ANN cache built by the indexer's
+`IndexReader.search`, per-file grouping with over-fetch, `IndexReader.segments` for paths and
+times) on an index written through `IndexWriter.add_file`, its ANN cache built by the indexer's
 own `indexer.ann.build_ann` (HNSW32 up to 300k vectors, IVF beyond; knob tuned to recall@10
 >= 0.95 on text-like probes, IVF with gap-aware routing and exact re-ranking). "exact" is the same index with a flat inner-product cache.
 
@@ -95,14 +95,15 @@ class Space:
 
 
 def build_index(folder: Path, n_segments: int, model_id: str, source: str) -> None:
-    """Write ~`n_segments` windows through `IndexStore.add_file`, 2000 files a transaction."""
-    from clapsearch.store import FileRecord, IndexConfig, IndexStore
+    """Write ~`n_segments` windows through `IndexWriter.add_file`, 2000 files a transaction."""
+    from clapsearch.index.schema import FileRecord, IndexConfig
+    from indexer.writer import IndexWriter
 
     if folder.exists():
         shutil.rmtree(folder)
     space, rng = Space(), np.random.default_rng(0)
     written, t0 = 0, time.perf_counter()
-    with IndexStore.create(folder, model_id, DIM, IndexConfig(), source) as store:
+    with IndexWriter.create(folder, model_id, DIM, IndexConfig(), source) as store:
         f = 0
         while written < n_segments:
             with store.snapshot():  # one transaction for many files: bulk load
@@ -130,19 +131,19 @@ def ann_variant(
     session on the shared 2-core machine)."""
     from dataclasses import replace
 
-    from clapsearch.paths import ann_path
-    from clapsearch.store import IndexStore
+    from clapsearch.index.paths import ann_path
     from indexer.ann import build_ann
+    from indexer.writer import IndexWriter
 
     forced = f"ivf{ivf_nlist}" if ivf_nlist is not None and kind == "ann" else None
     saved = folder / f"ann.{kind}.faiss"
     live = ann_path(folder)
     if saved.exists():
         shutil.copyfile(saved, live)
-        from clapsearch.annfile import read_header
+        from clapsearch.index.ann_cache import read_header
 
         return {"build_s": None, "params": read_header(live).params}
-    with IndexStore.open(folder, readonly=False) as store:
+    with IndexWriter.open(folder) as store:
         big = 10**12 if kind == "exact" else 0
         store.set_config(replace(store.meta.config, exact_threshold=big))
         report = build_ann(store, text_vectors, kind=forced)
@@ -156,7 +157,7 @@ def ann_variant(
 
 # --- measurement ----------------------------------------------------------------------------
 class TimedStore:
-    """Wraps an IndexStore and accumulates the time spent in search and metadata calls."""
+    """Wraps an IndexReader and accumulates the time spent in search and metadata calls."""
 
     def __init__(self, store):
         self.store, self.search_s, self.meta_s, self.filter_s = store, 0.0, 0.0, 0.0
@@ -232,8 +233,9 @@ def knob_sweep(folder: Path, queries: np.ndarray, truth: np.ndarray) -> list[tup
 
     import faiss
 
-    from clapsearch.annfile import ann_search, read_ann
-    from clapsearch.store import IndexStore
+    from clapsearch.index.ann_cache import read_ann
+    from clapsearch.index.ann_search import ann_search
+    from clapsearch.index.reader import IndexReader
     from indexer.ann import EF_GRID, NPROBE_GRID
 
     cache = read_ann(folder / "ann.ann.faiss")
@@ -242,7 +244,7 @@ def knob_sweep(folder: Path, queries: np.ndarray, truth: np.ndarray) -> list[tup
     grid = EF_GRID if key == "efSearch" else tuple(g for g in NPROBE_GRID if g <= int(kind[3:]))
     faiss.omp_set_num_threads(1)
     rows = []
-    with IndexStore.open(folder) as store, store.snapshot() as conn:
+    with IndexReader.open(folder) as store, store.snapshot() as conn:
         fetch = lambda ids: store._vectors_for(conn, ids)  # noqa: E731
         for value in grid:
             h = replace(header, params={**header.params, key: value})
@@ -265,7 +267,7 @@ def gap_routing(folder: Path, queries: np.ndarray, alphas=(0.0, 0.5, 1.0), nprob
     reconstructed from the cache). Prints recall@10 vs the flat cache and ms/query."""
     import faiss
 
-    from clapsearch.annfile import read_ann
+    from clapsearch.index.ann_cache import read_ann
 
     flat = read_ann(folder / "ann.exact.faiss")
     _, truth = flat.index.search(queries, 10)
@@ -417,8 +419,8 @@ def main() -> None:
     ap.add_argument("--no-text", action="store_true", help="skip the text encoder")
     args = ap.parse_args()
 
+    from clapsearch.index.ranking import SearchFilter
     from clapsearch.loading import load_embedder
-    from clapsearch.ranking import SearchFilter
 
     model_dir = text_model_dir()
     embedder = (
@@ -453,9 +455,9 @@ def main() -> None:
         filt = measure_search(
             folder, queries[:50], filters=SearchFilter(path_prefix="/bench/library/07/")
         )
-        from clapsearch.store import IndexStore
+        from clapsearch.index.reader import IndexReader
 
-        with IndexStore.open(folder) as st:
+        with IndexReader.open(folder) as st:
             kind, r_build = st.meta.index_type, st.meta.recall_at_10
         seg_recall = recall(
             [list(r) for r in ann["segments"][:nq_exact]], [list(r) for r in exact["segments"]]

@@ -197,7 +197,7 @@ def classify(
 
             clip = embedder.embed_audio([load_audio(path, embedder.sample_rate)])[0]
         else:  # the long-clip policy of `Embedder.embed_audio`, from the same windows
-            from clapsearch.ranking import mean_direction
+            from clapsearch.index.ranking import mean_direction
 
             clip = mean_direction(vecs)
         scores = label_scores(clip[None], prompts, scale, reference)[0]

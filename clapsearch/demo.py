@@ -91,16 +91,18 @@ def prepare_folder(workdir: Path) -> Path:
 
 
 def build_index(folder: Path, index_dir: Path, model: str) -> None:
-    """`clapsearch index FOLDER --index DIR --model M` in this process (decoding in-process:
-    a dozen clips do not pay for worker start-up)."""
-    from clapsearch.cli import app
+    """`clapsearch index FOLDER --index DIR --model M`, the command a user runs (decoding
+    in-process: a dozen clips do not pay for worker start-up)."""
+    import subprocess
 
-    code = app(
-        ["index", str(folder), "--index", str(index_dir), "--model", model, "--workers", "0"],
-        standalone_mode=False,
-    )
-    if isinstance(code, int) and code != 0:
-        raise RuntimeError(f"clapsearch index exited with {code}")
+    from clapsearch.errors import ClapsearchError
+
+    cmd = [sys.executable, "-m", "clapsearch.cli", "index", str(folder), "--index"]
+    cmd += [str(index_dir), "--model", model, "--workers", "0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+        raise ClapsearchError(f"indexing the sample folder failed: {lines[-1]}")
 
 
 def ask(index_dir: Path, queries: dict[str, str], k: int) -> list[DemoAnswer]:

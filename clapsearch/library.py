@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from clapsearch.errors import EmptyIndexError, ModelMismatchError, UsageError
-from clapsearch.ranking import ChunkedExact, SearchFilter, SearchHit, mean_direction, rank
+from clapsearch.index.ranking import ChunkedExact, SearchFilter, SearchHit, mean_direction, rank
 
 if TYPE_CHECKING:
     from clapsearch.embedder import Embedder
@@ -132,7 +132,7 @@ class Library:
         embedder: Embedder | None = None,
         notify: Callable[[str], None] = _stderr,
     ):
-        from clapsearch.paths import resolve_index_dir
+        from clapsearch.index.paths import resolve_index_dir
 
         self.path = resolve_index_dir(path)
         self._model_arg = model
@@ -148,9 +148,9 @@ class Library:
     @property
     def store(self):
         if self._store is None:
-            from clapsearch.store import IndexStore
+            from clapsearch.index.reader import IndexReader
 
-            self._store = IndexStore.open(self.path, readonly=True)
+            self._store = IndexReader.open(self.path)
         return self._store
 
     @property
@@ -293,7 +293,7 @@ class Library:
     def _refill_filtered(self, vectors, hits, k, allowed, per_file, exclude):
         """Filtered queries that came back short from an ANN id-selector search are redone
         exactly over the allowed ids (`ChunkedExact`): k files whenever k match."""
-        from clapsearch.store import EXACT_SUBSET_MAX
+        from clapsearch.index.reader import EXACT_SUBSET_MAX
 
         short = [i for i, h in enumerate(hits) if len(h) < k]
         if not short or len(allowed) <= EXACT_SUBSET_MAX:  # the store was exact already

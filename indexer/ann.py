@@ -6,9 +6,9 @@
   `faiss.index_factory` with inner product. `IndexConfig.ann` may force "hnsw" or "ivf".
 - the search knob (efSearch / nprobe) is raised until recall@10 vs exact reaches
   `target_recall` on text-like queries only (`text_like_probes`), measured through
-  `annfile.ann_search`, the function queries run; the knob and the recall are stored in the
+  `clapsearch.index.ann_search`, the function queries run; the knob and the recall are stored in the
   cache header and the recall in `index_meta` (what `clapsearch status` shows).
-- IVF also tries gap-aware routing (`annfile` module doc): the query moved a fraction
+- IVF also tries gap-aware routing (`clapsearch.index.ann_search` module doc): the query moved a fraction
   `route_alpha` of the way towards the unit mean of the stored vectors, a candidate pool
   re-ranked exactly. The cheapest setting (distance computations per query, counted by FAISS)
   that reaches the target wins; the mean goes into the header.
@@ -35,10 +35,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from clapsearch.annfile import RERANK_MIN, AnnCache, AnnHeader, ann_search, write_ann
-from clapsearch.paths import ann_path
-from clapsearch.store import IndexStore
-from clapsearch.store_schema import IndexConfig
+from clapsearch.index.ann_cache import AnnCache, AnnHeader, write_ann
+from clapsearch.index.ann_search import RERANK_MIN, ann_search
+from clapsearch.index.paths import ann_path
+from clapsearch.index.schema import IndexConfig
+from indexer.writer import IndexWriter
 
 HNSW_MAX = 300_000
 EF_CONSTRUCTION = 200
@@ -229,7 +230,7 @@ def _tune(kind: str, index, header: AnnHeader, probes, truth, ids, vecs, target:
 UPDATE_MAX_FRACTION = 0.1  # ANN caches take in-place updates up to this share of changes
 
 
-def update_ann(store: IndexStore, cache: AnnCache) -> AnnReport | None:
+def update_ann(store: IndexWriter, cache: AnnCache) -> AnnReport | None:
     """Bring a valid cache up to the database's generation in place (remove the ids deleted
     since, add the ones added since), or return None when a full rebuild is due: the size
     class changed (`choose_type`), HNSW lost vectors (it cannot remove), or an ANN cache saw
@@ -260,7 +261,7 @@ def update_ann(store: IndexStore, cache: AnnCache) -> AnnReport | None:
 
 
 def build_ann(
-    store: IndexStore, text_vectors: np.ndarray | None = None, kind: str | None = None
+    store: IndexWriter, text_vectors: np.ndarray | None = None, kind: str | None = None
 ) -> AnnReport:
     """Rebuild `ann.faiss` from one snapshot of the database and record its type and recall.
 
@@ -282,7 +283,7 @@ def build_ann(
     )
     recall = None
     if kind != "flat":
-        from clapsearch.store import exact_topk
+        from clapsearch.index.vectors import exact_topk
 
         probes = text_like_probes(vecs, N_PROBES, text_vectors)
         truth = np.concatenate(

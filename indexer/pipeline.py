@@ -25,7 +25,7 @@ import numpy as np
 
 from clapsearch.config import AudioConfig
 from clapsearch.errors import ClapsearchError
-from clapsearch.store_schema import FileRecord
+from clapsearch.index.schema import FileRecord
 from indexer.scan import ScannedFile, content_hash
 
 

@@ -16,14 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from clapsearch.annfile import read_header
 from clapsearch.errors import ClapsearchError, ModelMismatchError, UsageError
-from clapsearch.paths import ann_path, resolve_index_dir
-from clapsearch.store import IndexStore, normalize_path
-from clapsearch.store_schema import IndexConfig
+from clapsearch.index.ann_cache import read_header
+from clapsearch.index.paths import ann_path, normalize_path, resolve_index_dir
+from clapsearch.index.reader import IndexReader
+from clapsearch.index.schema import IndexConfig
 from indexer.pipeline import DecodePool, DecodeTask, Embedded, default_workers, embed_files
 from indexer.plan import make_plan
 from indexer.scan import scan
+from indexer.writer import IndexWriter
 
 CHECKPOINT_S = 120.0  # how often a long run refreshes the ANN cache when that is cheap
 
@@ -107,17 +108,17 @@ def _model_source(name: str) -> str:
     return str(p.absolute()) if p.exists() else name
 
 
-def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str) -> IndexStore:
+def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str) -> IndexWriter:
     """Open or create the index, refusing another model or a changed hop unless --reembed."""
     if embedder is None:  # existing index, same model (checked when it is first loaded)
-        store = IndexStore.open(index_dir, readonly=False)
+        store = IndexWriter.open(index_dir)
         return _apply_options(store, opts, index_dir)
-    if not IndexStore.exists(index_dir):
+    if not IndexReader.exists(index_dir):
         config = IndexConfig(hop_s=opts.hop_s)
         if opts.extensions:
             config = replace(config, extensions=opts.extensions)
-        return IndexStore.create(index_dir, embedder.identity, embedder.dim, config, source)
-    store = IndexStore.open(index_dir, readonly=False)
+        return IndexWriter.create(index_dir, embedder.identity, embedder.dim, config, source)
+    store = IndexWriter.open(index_dir)
     if opts.reembed:
         config = store.meta.config
         config = replace(
@@ -137,7 +138,7 @@ def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str)
     return _apply_options(store, opts, index_dir)
 
 
-def _apply_options(store: IndexStore, opts: IndexOptions, index_dir: Path) -> IndexStore:
+def _apply_options(store: IndexWriter, opts: IndexOptions, index_dir: Path) -> IndexWriter:
     """Adopt new --extensions; refuse a changed --hop (it needs --reembed)."""
     config = store.meta.config
     if opts.extensions:
@@ -193,8 +194,8 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
     with writer_lock(index_dir):
         _remove_stale_temporaries(index_dir)
         stored = None
-        if IndexStore.exists(index_dir):
-            with IndexStore.open(index_dir) as ro:
+        if IndexReader.exists(index_dir):
+            with IndexReader.open(index_dir) as ro:
                 stored = ro.meta
         asked = _model_source(_requested_model(opts.model, stored))
         pool = None
@@ -261,7 +262,7 @@ def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress, pool=
     _refresh_ann(store, lazy, summary)
 
 
-def _commit(store: IndexStore, item, summary: IndexSummary) -> None:
+def _commit(store: IndexWriter, item, summary: IndexSummary) -> None:
     if isinstance(item, Embedded):
         store.add_file(item.record, item.spans, item.vectors)
         summary.indexed += 1
@@ -272,11 +273,11 @@ def _commit(store: IndexStore, item, summary: IndexSummary) -> None:
         summary.failures.append((item.path, item.reason))
 
 
-def _checkpoint_ann(store: IndexStore) -> None:
+def _checkpoint_ann(store: IndexWriter) -> None:
     """During long runs, keep the cache close to the database when it is cheap (in-place
     update, or an exact index below the threshold), so queries meanwhile and a run after a
     kill do not search many vectors exactly. Expensive rebuilds wait for the end of the run."""
-    from clapsearch.annfile import read_ann
+    from clapsearch.index.ann_cache import read_ann
     from indexer.ann import build_ann, update_ann
 
     meta = store.refresh_meta()
@@ -288,10 +289,10 @@ def _checkpoint_ann(store: IndexStore) -> None:
         build_ann(store)
 
 
-def _refresh_ann(store: IndexStore, lazy: LazyEmbedder, summary: IndexSummary) -> None:
+def _refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) -> None:
     """Bring the ANN cache to the database's generation: in place when the changes are small
     (`update_ann`), else rebuilt (probing recall with the model's own text embeddings)."""
-    from clapsearch.annfile import read_ann
+    from clapsearch.index.ann_cache import read_ann
     from indexer.ann import PROBE_TEXTS, build_ann, choose_type, update_ann
 
     meta = store.refresh_meta()

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from clapsearch.hashing import content_hash  # re-exported: the indexer's moved-file check
-from clapsearch.store import normalize_path
+from clapsearch.index.paths import normalize_path
 
 
 @dataclass(frozen=True)

@@ -108,18 +108,22 @@ def words_embedder(tiny_clap_words_dir):
 
 
 def write_test_index(folder: Path, embedder, files: list[Path]) -> dict[str, tuple]:
-    """An index of `files` written through `IndexStore`'s writer API, one vector per model
+    """An index of `files` written through `IndexWriter`, one vector per model
     window as the indexer stores them -> {stored path: (spans, float16-rounded vectors)}."""
     import numpy as np
 
     from clapsearch.audio import load_audio
     from clapsearch.features import window_starts
-    from clapsearch.store import FileRecord, IndexConfig, IndexStore, normalize_path
+    from clapsearch.index.paths import normalize_path
+    from clapsearch.index.schema import FileRecord, IndexConfig
+    from indexer.writer import IndexWriter
 
     sr, window = embedder.sample_rate, embedder.audio_config.window_samples
     stored = {}
     source = getattr(embedder, "name_or_path", "")
-    with IndexStore.create(folder, embedder.identity, embedder.dim, IndexConfig(), source) as store:
+    with IndexWriter.create(
+        folder, embedder.identity, embedder.dim, IndexConfig(), source
+    ) as store:
         for f in files:
             wave = load_audio(str(f), sr)
             starts = window_starts(len(wave), window)

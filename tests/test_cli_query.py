@@ -143,7 +143,7 @@ def test_index_built_by_the_indexer(tmp_path, capsys, tiny_clap_dir, tiny_embedd
     index; the ranking equals a brute-force one over the vectors the indexer stored."""
     import numpy as np
 
-    from clapsearch.store import IndexStore
+    from indexer.writer import IndexWriter
     from indexer.run import IndexOptions, run_index
 
     folder = tmp_path / "sounds"
@@ -160,7 +160,7 @@ def test_index_built_by_the_indexer(tmp_path, capsys, tiny_clap_dir, tiny_embedd
         precision="fp32",
     )
     run_index(opts)
-    with IndexStore.open(index) as store:
+    with IndexWriter.open(index) as store:
         _, ids, vecs = store.all_vectors()
         segs = store.segments(ids)
     q = tiny_embedder.embed_text(["turning pages of a book"])[0]

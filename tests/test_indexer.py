@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from clapsearch.errors import ModelMismatchError, UsageError
-from clapsearch.store import IndexStore
+from clapsearch.index.reader import IndexReader
 from indexer.run import IndexOptions, run_index
 from indexer.scan import scan
 from tests.conftest import esc50_files
@@ -33,7 +33,7 @@ def _library(tmp_path, n=6):
 
 def _rows(idx):
     """path -> sorted (start, end) spans, and the total segment count."""
-    with IndexStore.open(idx) as store:
+    with IndexReader.open(idx) as store:
         ids = store.segment_ids_where()
         recs = store.segments(ids).values()
         out: dict[str, list] = {}
@@ -43,7 +43,7 @@ def _rows(idx):
 
 
 def _topk(idx, queries, k=5):
-    with IndexStore.open(idx) as store, store.snapshot():
+    with IndexReader.open(idx) as store, store.snapshot():
         scores, ids = store.search(queries, k)
         recs = store.segments(ids.ravel())
         return [[(recs[i].path, recs[i].start_s) for i in row if i >= 0] for row in ids], scores
@@ -56,7 +56,7 @@ def test_incremental_touch_modify_delete_move(tmp_path, tiny_clap_dir):
     s = _index(lib, idx, tiny_clap_dir)
     assert (s.indexed, s.unchanged, s.failed) == (6, 0, 0)
     files = sorted(lib.iterdir())
-    with IndexStore.open(idx) as store:
+    with IndexReader.open(idx) as store:
         moved_ids, moved_vecs = store.file_vectors(files[3])
 
     s = _index(lib, idx, None)  # model comes from the index
@@ -74,7 +74,7 @@ def test_incremental_touch_modify_delete_move(tmp_path, tiny_clap_dir):
     rows, n_seg = _rows(idx)
     assert str(files[2]) not in rows and str(files[3]) not in rows
     assert len(rows) == 5 and n_seg == 5  # 5 s clips: one window each, no duplicates
-    with IndexStore.open(idx) as store:
+    with IndexReader.open(idx) as store:
         ids, vecs = store.file_vectors(lib / "sub" / "renamed.flac")
     np.testing.assert_array_equal(ids, moved_ids)  # relinked, not re-embedded
     np.testing.assert_array_equal(vecs, moved_vecs)
@@ -100,7 +100,7 @@ def test_vectors_equal_embed_audio_per_window(tmp_path, tiny_clap_dir, tiny_embe
     y = (0.3 * np.sin(2 * np.pi * 440 * t * (1 + t / 25))).astype(np.float32)
     sf.write(lib / "sweep.wav", y, sr)
     _index(lib, tmp_path / "idx", tiny_clap_dir, hop_s=5.0, workers=1, precision="fp32")
-    with IndexStore.open(tmp_path / "idx") as store:
+    with IndexReader.open(tmp_path / "idx") as store:
         ids, vecs = store.file_vectors(lib / "sweep.wav")
         recs = store.segments(ids)
     spans = [(recs[i].start_s, recs[i].end_s) for i in ids]
@@ -121,7 +121,7 @@ def test_hostile_files_are_recorded_and_skipped(tmp_path, tiny_clap_dir):
     (lib / ".hidden.wav").write_bytes(good)
     s = _index(lib, tmp_path / "idx", tiny_clap_dir)
     assert s.indexed == 2 and s.failed == 3
-    with IndexStore.open(tmp_path / "idx") as store:
+    with IndexReader.open(tmp_path / "idx") as store:
         reasons = {os.path.basename(f.path): f.reason for f in store.failures()}
         assert store.status().files == 2
     assert reasons == {"empty.wav": "empty", "notes.wav": "not_audio", "cut.flac": "truncated"}
@@ -129,7 +129,7 @@ def test_hostile_files_are_recorded_and_skipped(tmp_path, tiny_clap_dir):
     assert (s.indexed, s.failed, s.unchanged) == (0, 3, 2)
     (lib / "notes.wav").unlink()
     s = _index(lib, tmp_path / "idx", None)
-    with IndexStore.open(tmp_path / "idx") as store:
+    with IndexReader.open(tmp_path / "idx") as store:
         assert len(store.failures()) == 2
 
 
@@ -168,7 +168,7 @@ def test_odd_valid_files_are_indexed(tmp_path, tiny_clap_dir):
     assert n_seg == 5 + 60
     assert rows[str(lib / "ten_minutes.wav")][-1] == (590.0, 600.0)
     assert rows[str(lib / "short_50ms.wav")] == [(0.0, pytest.approx(0.05, abs=1e-3))]
-    with IndexStore.open(tmp_path / "idx") as store:
+    with IndexReader.open(tmp_path / "idx") as store:
         assert store.status().duration_s == pytest.approx(3 + 1 + 2 + 0.05 + 2 + 600, abs=0.01)
 
 
@@ -184,7 +184,7 @@ def test_model_mismatch_refused_then_reembed(
     assert tiny_embedder.identity in msg and "tiny" in msg and "--reembed" in msg
     s = _index(lib, idx, tiny_clap_fusion_dir, reembed=True)
     assert s.indexed == 2
-    with IndexStore.open(idx) as store:
+    with IndexReader.open(idx) as store:
         assert store.meta.model != tiny_embedder.identity
         assert store.meta.model_source == str(tiny_clap_fusion_dir)
     with pytest.raises(UsageError, match="hop"):
@@ -225,14 +225,14 @@ def test_index_killed_while_being_created_is_recreated(tmp_path, tiny_clap_dir):
     con.execute("PRAGMA journal_mode = WAL")
     con.close()
     (idx / "ann.faiss.tmp-999").write_bytes(b"half a file")
-    assert not IndexStore.exists(idx)
+    assert not IndexReader.exists(idx)
     lib = _library(tmp_path, 1)
     assert _index(lib, idx, tiny_clap_dir).indexed == 1
     assert not (idx / "ann.faiss.tmp-999").exists()
 
 
 def test_cache_checkpoints_during_a_run(tmp_path, tiny_clap_dir, monkeypatch):
-    from clapsearch.annfile import read_ann
+    from clapsearch.index.ann_cache import read_ann
 
     monkeypatch.setattr("indexer.run.CHECKPOINT_S", 0.0)  # after every file
     calls = []
@@ -244,7 +244,7 @@ def test_cache_checkpoints_during_a_run(tmp_path, tiny_clap_dir, monkeypatch):
     _index(lib, tmp_path / "idx", tiny_clap_dir)
     assert len(calls) == 4
     cache = read_ann(tmp_path / "idx" / "ann.faiss")
-    with IndexStore.open(tmp_path / "idx") as store:
-        _, ids, _ = store.all_vectors()
+    with IndexReader.open(tmp_path / "idx") as store:
+        ids = store.segment_ids_where()
         assert cache.header.generation == store.meta.generation
     np.testing.assert_array_equal(cache.ids, ids)

@@ -9,10 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from clapsearch.annfile import RERANK_MIN, ann_search, read_ann, read_header
-from clapsearch.store import IndexStore, exact_topk
-from clapsearch.store_schema import FileRecord, IndexConfig
+from clapsearch.index.ann_cache import read_ann, read_header
+from clapsearch.index.ann_search import RERANK_MIN, ann_search
+from clapsearch.index.schema import FileRecord, IndexConfig
+from clapsearch.index.vectors import exact_topk
 from indexer.ann import build_ann, choose_type, text_like_probes, update_ann
+from indexer.writer import IndexWriter
 
 DIM = 32
 
@@ -78,7 +80,7 @@ def _exact_scores(q, ids, vecs, got):
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_recall_on_text_queries_across_the_gap(tmp_path, kind):
     gap = _Gap()
-    store = IndexStore.create(
+    store = IndexWriter.create(
         tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind)
     )
     _add(store, gap.audio(4000, 20), 20)
@@ -104,10 +106,10 @@ def test_ivf_routing_reranks_the_pool_exactly(tmp_path):
     query finds, with exact cosine scores."""
     import faiss
 
-    from clapsearch.annfile import write_ann
+    from clapsearch.index.ann_cache import write_ann
 
     gap = _Gap()
-    store = IndexStore.create(
+    store = IndexWriter.create(
         tmp_path / "r", "m", DIM, IndexConfig(exact_threshold=1000, ann="ivf")
     )
     _add(store, gap.audio(3000, 20), 20)
@@ -148,7 +150,7 @@ def test_stale_cache_with_routing_stays_exact_scored(tmp_path, kind):
     """Files added and removed after the build: removed ids never come back, added ones are
     found (searched exactly), every score is the exact cosine."""
     gap = _Gap()
-    store = IndexStore.create(
+    store = IndexWriter.create(
         tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind)
     )
     _add(store, gap.audio(3000, 20), 20)
@@ -170,7 +172,7 @@ def test_stale_cache_with_routing_stays_exact_scored(tmp_path, kind):
 
 def _store(tmp_path, kind, n=4000):
     config = IndexConfig(exact_threshold=1000, ann=kind)
-    store = IndexStore.create(tmp_path / kind, "m", DIM, config)
+    store = IndexWriter.create(tmp_path / kind, "m", DIM, config)
     vecs = _clustered(n)
     per = 50
     for i in range(0, n, per):
@@ -206,7 +208,7 @@ def test_ann_recall_and_filtered_search_without_texts(tmp_path, kind):
 
     allowed = store.segment_ids_where(path_prefix="/lib/a")
     assert 4096 >= len(allowed) > 0
-    import clapsearch.store as st
+    import clapsearch.index.reader as st
 
     old, st.EXACT_SUBSET_MAX = st.EXACT_SUBSET_MAX, 100  # force the IDSelector path
     try:

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from clapsearch.annfile import read_ann
-from clapsearch.store import IndexStore
+from clapsearch.index.ann_cache import read_ann
+from clapsearch.index.reader import IndexReader
 from indexer.run import IndexOptions, run_index
 from tests.conftest import REPO, clotho_files, esc50_files
 
@@ -43,7 +43,7 @@ def _per_file_counts(db) -> dict[str, int]:
 
 
 def _results(idx, queries):
-    with IndexStore.open(idx) as store, store.snapshot():
+    with IndexReader.open(idx) as store, store.snapshot():
         scores, ids = store.search(queries, 8)
         recs = store.segments(ids.ravel())
         return [[(recs[i].path, recs[i].start_s) for i in row] for row in ids], scores
@@ -120,8 +120,8 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
     assert final.returncode == 0, final.stderr.decode()
     assert _per_file_counts(idx / "index.db") == want
 
-    with IndexStore.open(idx) as store:
-        _, seg_ids, _ = store.all_vectors()
+    with IndexReader.open(idx) as store:
+        seg_ids = store.segment_ids_where()
         meta = store.refresh_meta()
     cache = read_ann(idx / "ann.faiss")
     assert cache is not None and cache.header.generation == meta.generation

@@ -10,8 +10,8 @@ import pytest
 from conftest import CLOTHO_DIR, write_test_index
 
 from clapsearch.errors import EmptyIndexError, IndexNotFoundError, ModelMismatchError, UsageError
+from clapsearch.index.ranking import SearchFilter, SearchHit, mean_direction, rank
 from clapsearch.library import Library, check_queries
-from clapsearch.ranking import SearchFilter, SearchHit, mean_direction, rank
 
 
 def brute_force(stored, query, k, per_file=True, keep=lambda path: True):
@@ -193,7 +193,7 @@ def test_starved_filtered_ann_search_is_redone_exactly(
     lib, tiny_index, words_embedder, monkeypatch
 ):
     """An id-selector ANN search that returns too few windows must not shorten the results."""
-    import clapsearch.store as store_module
+    import clapsearch.index.reader as store_module
 
     monkeypatch.setattr(store_module, "EXACT_SUBSET_MAX", 3)
     real = lib.store

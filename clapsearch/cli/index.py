@@ -109,7 +109,7 @@ def _storage_errors(index_path: Path | None):
     from sqlalchemy.exc import SQLAlchemyError
 
     from clapsearch.errors import ClapsearchError
-    from clapsearch.paths import resolve_index_dir
+    from clapsearch.index.paths import resolve_index_dir
 
     try:
         yield
@@ -142,9 +142,9 @@ def status(
     errors: bool = typer.Option(False, "--errors", help="List the files that failed, and why."),
 ) -> None:
     """Describe an index: files, segments, failures, duration, model, index type, recall."""
-    from clapsearch.store import IndexStore
+    from clapsearch.index.reader import IndexReader
 
-    with _storage_errors(index_path), IndexStore.open(index_path) as store:
+    with _storage_errors(index_path), IndexReader.open(index_path) as store:
         st = store.status()
         fails = store.failures() if errors else []
         where = str(store.index_dir)

@@ -110,8 +110,8 @@ def query(
             "to search by text, describe the sound in quotes."
         )
     _require_index(index)  # before numpy, SQLAlchemy and FAISS are imported: a fast error
+    from clapsearch.index.ranking import SearchFilter
     from clapsearch.library import Library
-    from clapsearch.ranking import SearchFilter
 
     filters = SearchFilter(glob, prefix, min_duration, max_duration)
     per_file = not segments
@@ -133,10 +133,10 @@ def query(
 
 def _require_index(index: Path | None) -> None:
     from clapsearch.errors import IndexNotFoundError
-    from clapsearch.paths import db_path, resolve_index_dir
+    from clapsearch.index.paths import db_path, resolve_index_dir
 
     folder = resolve_index_dir(index)
-    if not db_path(folder).is_file():  # the same sentence as `IndexStore.open`
+    if not db_path(folder).is_file():  # the same sentence as `IndexReader.open`
         raise IndexNotFoundError(f"No index at {folder}: run `clapsearch index DIR` to build one.")
 
 

@@ -1,4 +1,4 @@
-"""IndexStore: schema, one-transaction file writes, search against a brute-force reference,
+"""IndexReader and IndexWriter: schema, one-transaction file writes, search against a brute-force reference,
 stale-cache correction, filters and snapshots."""
 
 from __future__ import annotations
@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clapsearch.annfile import AnnHeader, read_header, write_ann
-from clapsearch.errors import ClapsearchError, IndexNotFoundError
-from clapsearch.store import EXACT_SUBSET_MAX, IndexStore, exact_topk
-from clapsearch.store_schema import FileRecord, IndexConfig
+from clapsearch.errors import IndexNotFoundError
+from clapsearch.index.ann_cache import AnnHeader, read_header, write_ann
+from clapsearch.index.reader import EXACT_SUBSET_MAX, IndexReader
+from clapsearch.index.schema import FileRecord, IndexConfig
+from clapsearch.index.vectors import exact_topk
+from indexer.writer import IndexWriter
 
 DIM = 8
 
@@ -62,24 +64,25 @@ def _reference(store, q, k, allowed=None):
 
 @pytest.fixture()
 def store(tmp_path):
-    s = IndexStore.create(tmp_path / "idx", "test-model@1", DIM, IndexConfig(hop_s=5.0))
+    s = IndexWriter.create(tmp_path / "idx", "test-model@1", DIM, IndexConfig(hop_s=5.0))
     yield s
     s.close()
 
 
 def test_open_missing_index_is_one_sentence(tmp_path):
     with pytest.raises(IndexNotFoundError) as err:
-        IndexStore.open(tmp_path / "nothing")
+        IndexReader.open(tmp_path / "nothing")
     msg = str(err.value)
     assert str(tmp_path / "nothing") in msg and "clapsearch index DIR" in msg
 
 
 def test_meta_roundtrip_and_readonly(store, tmp_path):
-    ro = IndexStore.open(tmp_path / "idx")
+    ro = IndexReader.open(tmp_path / "idx")
     assert ro.meta.model == "test-model@1" and ro.meta.dim == DIM
     assert ro.meta.config.hop_s == 5.0 and ro.meta.schema_version == 1
-    with pytest.raises(ClapsearchError, match="read-only"):
-        ro.add_file(_record("/x.wav"), [(0, 1)], np.ones((1, DIM), np.float32))
+    assert not hasattr(ro, "add_file")  # every write lives in indexer.writer
+    with pytest.raises(Exception, match="readonly"), ro.snapshot() as conn:  # and SQLite refuses
+        conn.exec_driver_sql("DELETE FROM files")
     ro.close()
 
 
@@ -108,7 +111,7 @@ def test_stale_cache_is_corrected(store, tmp_path):
     store.remove_files(["/lib/b/f000.wav", "/lib/a/f001.wav"])
     store.add_file(_record("/lib/new.wav"), [(0.0, 10.0)], _unit(rng, 1))
     assert store.refresh_meta().generation > gen_cached
-    reader = IndexStore.open(tmp_path / "idx")
+    reader = IndexReader.open(tmp_path / "idx")
     q = _unit(rng, 6)
     s, i = reader.search(q, 10)
     r_s, r_i = _reference(store, q, 10)
@@ -127,7 +130,7 @@ def test_allowed_ids_returns_k_matches_small_and_large(store, monkeypatch):
     allowed = store.segment_ids_where(path_glob="*/a/*")
     assert len(allowed) == 20 * 5
     for limit in (EXACT_SUBSET_MAX, 10):  # exact path, then the IDSelector path
-        monkeypatch.setattr("clapsearch.store.EXACT_SUBSET_MAX", limit)
+        monkeypatch.setattr("clapsearch.index.reader.EXACT_SUBSET_MAX", limit)
         store._view_cache = None
         s, i = store.search(q, 15, allowed_ids=allowed)
         assert np.isin(i, allowed).all() and (i >= 0).all()
@@ -185,7 +188,7 @@ def test_replace_relink_failure(store):
 def test_snapshot_isolated_from_concurrent_writer(store, tmp_path):
     rng = np.random.default_rng(6)
     _fill(store, rng, n_files=3, per_file=1)
-    reader = IndexStore.open(tmp_path / "idx")
+    reader = IndexReader.open(tmp_path / "idx")
     with reader.snapshot():
         before = len(reader.segment_ids_where())
         store.add_file(_record("/late.wav"), [(0, 1)], _unit(rng, 1))  # commits meanwhile

@@ -1,4 +1,5 @@
-"""Where an index lives when no `--index` is given, shared by every command.
+"""Where an index lives (when no `--index` is given, shared by every command), the files in
+it, and how audio paths are stored.
 
 Precedence: the explicit `--index PATH`, then `$CLAPSEARCH_INDEX`, then
 `platformdirs.user_data_dir("clapsearch")/index`. An index is a directory (see
@@ -32,6 +33,19 @@ def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
     return path.absolute()
 
 
+def normalize_path(path: str | os.PathLike) -> str:
+    """How audio paths are stored: absolute, `~` expanded, symlinks kept (the path the user
+    sees)."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def path_candidates(path: str | os.PathLike) -> list[str]:
+    """The stored forms a user's path may match: as typed, then with symlinks resolved."""
+    first = normalize_path(path)
+    real = os.path.realpath(first)
+    return [first] if real == first else [first, real]
+
+
 def db_path(index_dir: Path) -> Path:
     return index_dir / DB_NAME
 
@@ -40,4 +54,12 @@ def ann_path(index_dir: Path) -> Path:
     return index_dir / ANN_NAME
 
 
-__all__ = ["INDEX_ENV", "default_index_dir", "resolve_index_dir", "db_path", "ann_path"]
+__all__ = [
+    "INDEX_ENV",
+    "ann_path",
+    "db_path",
+    "default_index_dir",
+    "normalize_path",
+    "path_candidates",
+    "resolve_index_dir",
+]

@@ -1,0 +1,241 @@
+"""Every write to an index: `IndexWriter`, the indexer's side of `clapsearch.index`.
+
+Commit protocol (docs/index-format.md has the full version):
+1. Every change to a file's vectors is ONE SQLite transaction (`BEGIN IMMEDIATE` ... `COMMIT`,
+   WAL mode): the file row, all its segment rows with their float16 vectors, the removal of
+   the old rows and the bump of `index_meta.generation`. A kill at any moment leaves each file
+   fully present or fully absent.
+2. The FAISS cache (`ann.faiss`, `indexer.ann`) is written after, atomically, tagged with the
+   generation it reflects; readers correct a stale one on the fly (`clapsearch.index.reader`).
+
+One writer per index at a time (`indexer.run.writer_lock`); readers in other processes or
+threads keep their snapshots meanwhile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import uuid
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import text
+
+from clapsearch.config import to_dict
+from clapsearch.index.paths import resolve_index_dir
+from clapsearch.index.reader import IndexReader, cache_delta, generation
+from clapsearch.index.schema import SCHEMA_VERSION, Base, FileRecord, IndexConfig
+from clapsearch.index.vectors import decode_vectors, encode_vectors
+
+
+class IndexWriter(IndexReader):
+    """An index opened for writing: every read of `IndexReader`, and every write."""
+
+    def __init__(self, index_dir, readonly: bool = False):
+        if readonly:
+            raise ValueError("an IndexWriter is never read-only; use IndexReader")
+        super().__init__(index_dir, readonly=False)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None) -> IndexWriter:
+        """Open an existing index for writing (`path` None: the default location)."""
+
+        def prepare(writer: IndexWriter) -> None:
+            # older databases lack the index `segment_ids_where` relies on
+            with writer._write() as conn:
+                conn.exec_driver_sql(
+                    "CREATE INDEX IF NOT EXISTS ix_segments_file ON segments (file_id)"
+                )
+
+        return cls._open(path, readonly=False, prepare=prepare)
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike | None,
+        model: str,
+        dim: int,
+        config: IndexConfig,
+        model_source: str = "",
+    ) -> IndexWriter:
+        """Create an empty index (schema and meta row in one transaction)."""
+        index_dir = resolve_index_dir(path)
+        index_dir.mkdir(parents=True, exist_ok=True)
+        writer = cls(index_dir)
+        with writer._write() as conn:
+            Base.metadata.create_all(conn)
+            exists = conn.execute(text("SELECT count(*) FROM index_meta")).scalar()
+            if not exists:
+                conn.execute(
+                    text(
+                        "INSERT INTO index_meta (id, schema_version, db_uuid, model, model_source, "
+                        "dim, config_json, generation, index_type, recall_at_10, created_at) "
+                        "VALUES (1, :v, :u, :m, :s, :d, :c, 0, 'flat', NULL, :t)"
+                    ),
+                    dict(
+                        v=SCHEMA_VERSION,
+                        u=str(uuid.uuid4()),
+                        m=model,
+                        s=model_source,
+                        d=int(dim),
+                        c=json.dumps(to_dict(config)),
+                        t=time.time(),
+                    ),
+                )
+        writer.refresh_meta()
+        return writer
+
+    def _write(self):
+        """A write transaction (`BEGIN IMMEDIATE`: this writer holds the database's write
+        lock until it ends)."""
+        return self.db.txn()
+
+    def add_file(
+        self, record: FileRecord, spans: Sequence[tuple[float, float]], vectors: np.ndarray
+    ) -> int:
+        """Replace whatever the index holds at `record.path` with this file and its windows,
+        in ONE transaction. `spans[i]` = (start_s, end_s) of `vectors[i]` `(n, dim)`."""
+        if len(spans) != len(vectors) or (len(vectors) and vectors.shape[1] != self.meta.dim):
+            raise ValueError("spans and vectors must match in length, vectors in dim")
+        with self._write() as conn:
+            conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=record.path))
+            conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=record.path))
+            fid = conn.execute(
+                text(
+                    "INSERT INTO files (path, size, mtime_ns, content_hash, duration_s, "
+                    "sample_rate, channels, indexed_at) VALUES (:path, :size, :mtime_ns, "
+                    ":content_hash, :duration_s, :sample_rate, :channels, :t) RETURNING id"
+                ),
+                dict(dataclasses.asdict(record), t=time.time()),
+            ).scalar_one()
+            rows = [
+                (fid, float(s), float(e), b)
+                for (s, e), b in zip(spans, encode_vectors(vectors), strict=True)
+            ]
+            if rows:
+                conn.exec_driver_sql(
+                    "INSERT INTO segments (file_id, start_s, end_s, vector) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+            _bump(conn)
+        self._view_cache = None
+        return int(fid)
+
+    def remove_files(self, paths: Sequence[str]) -> int:
+        """Delete files (and, by cascade, their segments) in one transaction; returns how many."""
+        removed = 0
+        with self._write() as conn:
+            for p in paths:
+                removed += conn.execute(
+                    text("DELETE FROM files WHERE path = :p"), dict(p=p)
+                ).rowcount
+            if removed:
+                _bump(conn)
+        self._view_cache = None
+        return removed
+
+    def relink(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> None:
+        """A file moved: point its row at the new path (segments and vectors untouched)."""
+        with self._write() as conn:
+            if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=new_path)).rowcount:
+                _bump(conn)
+            conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=new_path))
+            conn.execute(
+                text("UPDATE files SET path = :new, size = :size, mtime_ns = :m WHERE path = :old"),
+                dict(new=new_path, size=size, m=mtime_ns, old=old_path),
+            )
+
+    def record_failure(self, path: str, reason: str, detail: str, size: int, mtime_ns: int) -> None:
+        """Remember a file that could not be indexed; any old vectors of that path go."""
+        with self._write() as conn:
+            if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=path)).rowcount:
+                _bump(conn)
+            conn.execute(
+                text(
+                    "INSERT OR REPLACE INTO failures (path, reason, detail, size, mtime_ns, "
+                    "failed_at) VALUES (:p, :r, :d, :s, :m, :t)"
+                ),
+                dict(p=path, r=reason, d=detail[:500], s=size, m=mtime_ns, t=time.time()),
+            )
+
+    def remove_failures(self, paths: Sequence[str]) -> None:
+        with self._write() as conn:
+            for p in paths:
+                conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=p))
+
+    def file_states(self) -> dict[str, tuple[int, int, str]]:
+        """path -> (size, mtime_ns, content_hash) of every indexed file (incremental scans)."""
+        with self._write() as conn:
+            rows = conn.execute(text("SELECT path, size, mtime_ns, content_hash FROM files"))
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def failure_states(self) -> dict[str, tuple[int, int, str]]:
+        """path -> (size, mtime_ns, reason) of every recorded failure."""
+        with self._write() as conn:
+            rows = conn.execute(text("SELECT path, size, mtime_ns, reason FROM failures"))
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def reset_model(
+        self, model: str, dim: int, config: IndexConfig, model_source: str = ""
+    ) -> None:
+        """`--reembed`: drop every file and vector and adopt a new model, in one transaction."""
+        with self._write() as conn:
+            conn.execute(text("DELETE FROM segments"))
+            conn.execute(text("DELETE FROM files"))
+            conn.execute(text("DELETE FROM failures"))
+            conn.execute(
+                text(
+                    "UPDATE index_meta SET model = :m, model_source = :s, dim = :d, "
+                    "config_json = :c, index_type = 'flat', recall_at_10 = NULL WHERE id = 1"
+                ),
+                dict(m=model, s=model_source, d=int(dim), c=json.dumps(to_dict(config))),
+            )
+            _bump(conn)
+        self._view_cache = None
+        self.refresh_meta()
+
+    def set_config(self, config: IndexConfig) -> None:
+        with self._write() as conn:
+            conn.execute(
+                text("UPDATE index_meta SET config_json = :c WHERE id = 1"),
+                dict(c=json.dumps(to_dict(config))),
+            )
+        self.refresh_meta()
+
+    def set_ann_info(self, index_type: str, recall_at_10: float | None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                text("UPDATE index_meta SET index_type = :t, recall_at_10 = :r WHERE id = 1"),
+                dict(t=index_type, r=recall_at_10),
+            )
+        self.refresh_meta()
+
+    def changes_since(
+        self, cache_ids: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """What an ANN cache holding `cache_ids` (sorted) lacks, from one snapshot:
+        `(generation, dead ids, fresh ids, fresh vectors (m, dim))` (`cache_delta`)."""
+        with self.snapshot() as conn:
+            return (generation(conn), *cache_delta(conn, cache_ids, self.meta.dim))
+
+    def all_vectors(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """`(generation, ids (n,) int64 sorted, vectors (n, dim) float32)` from one snapshot:
+        what an ANN cache is built from."""
+        with self.snapshot() as conn:
+            gen = generation(conn)
+            ids: list[int] = []
+            blobs: list[bytes] = []
+            for r in conn.execute(text("SELECT id, vector FROM segments ORDER BY id")):
+                ids.append(r[0])
+                blobs.append(r[1])
+        return int(gen), np.array(ids, dtype=np.int64), decode_vectors(blobs, self.meta.dim)
+
+
+def _bump(conn) -> None:
+    conn.execute(text("UPDATE index_meta SET generation = generation + 1 WHERE id = 1"))
+
+
+__all__ = ["IndexWriter"]
