@@ -267,7 +267,7 @@ class Library:
         per_file: bool = True,
         exclude: Sequence[Callable[[Any], bool] | None] | None = None,
     ) -> list[list[SearchHit]]:
-        """`(Q, dim)` unit query vectors -> Q ranked hit lists (see `clapsearch.ranking.rank`)."""
+        """`(Q, dim)` unit query vectors -> Q ranked hit lists (see `clapsearch.index.ranking.rank`)."""
         allowed = None
         if filters is not None and filters.validate().active:
             allowed = self.store.segment_ids_where(

@@ -143,8 +143,8 @@ def test_index_built_by_the_indexer(tmp_path, capsys, tiny_clap_dir, tiny_embedd
     index; the ranking equals a brute-force one over the vectors the indexer stored."""
     import numpy as np
 
-    from indexer.writer import IndexWriter
     from indexer.run import IndexOptions, run_index
+    from indexer.writer import IndexWriter
 
     folder = tmp_path / "sounds"
     folder.mkdir()

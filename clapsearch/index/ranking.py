@@ -79,7 +79,7 @@ class Segment(Protocol):
 
 
 class SegmentSource(Protocol):
-    """The two store calls ranking needs (`clapsearch.store.IndexStore` implements them)."""
+    """The two store calls ranking needs (`clapsearch.index.reader.IndexReader` implements them)."""
 
     def search(
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None

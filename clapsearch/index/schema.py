@@ -109,7 +109,7 @@ class FailureRow(Base):
     failed_at: Mapped[float] = mapped_column(Float)
 
 
-# --- typed records returned by IndexStore ----------------------------------------------------
+# --- typed records returned by IndexReader ---------------------------------------------------
 @dataclass(frozen=True)
 class IndexMeta:
     model: str
