@@ -78,6 +78,9 @@ def test_assigned_folds_are_stratified_and_balanced(suite_root, name, k):
     for counts in per_class.values():  # each class dealt round-robin: sizes differ by <= 1
         sizes = [counts.get(str(f), 0) for f in range(1, k + 1)]
         assert max(sizes) - min(sizes) <= 1
+    overall = Counter(c.fold for c in data.clips)  # the deal runs on across classes
+    sizes = [overall.get(str(f), 0) for f in range(1, k + 1)]
+    assert max(sizes) - min(sizes) <= 1
     again = _load(task, root)  # deterministic
     assert [c.fold for c in again.clips] == [c.fold for c in data.clips]
 
@@ -215,3 +218,6 @@ def test_assign_folds_groups_and_strata():
     assert assign_folds(groups, 3, "salt") == folds
     strat = assign_folds(["x1", "x2", "y1", "y2"], 2, "s", strata=["x", "x", "y", "y"])
     assert sorted(strat[:2]) == ["1", "2"] and sorted(strat[2:]) == ["1", "2"]
+    # Ten classes of one clip each over 5 folds: two per fold, not ten in fold 1.
+    single = assign_folds([f"c{i}" for i in range(10)], 5, "s", strata=[str(i) for i in range(10)])
+    assert sorted(Counter(single).values()) == [2, 2, 2, 2, 2]

@@ -43,6 +43,7 @@ def _root(
 # fmt: off
 from clapsearch.cli import embed  # noqa: E402,F401
 from clapsearch.cli import eval  # noqa: E402,F401
+from clapsearch.cli import suite  # noqa: E402,F401
 from clapsearch.cli import classify, query  # noqa: E402,F401
 from clapsearch.cli import index  # noqa: E402,F401
 from clapsearch.cli import train  # noqa: E402,F401

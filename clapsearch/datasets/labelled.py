@@ -67,7 +67,7 @@ class LabelledSet:
     def folds(self) -> tuple[str, ...]:
         """The folds (or splits) present, in order: numeric folds by number, splits as SPLITS."""
         present = {c.fold for c in self.clips}
-        return tuple(sorted(present, key=_fold_order))
+        return tuple(sorted(present, key=fold_order))
 
     def drop(self, indices: Iterable[int], failures: Iterable[MissingClip] = ()) -> LabelledSet:
         """Without the clips at `indices`, which join `missing` as `failures` say why."""
@@ -76,7 +76,7 @@ class LabelledSet:
         return replace(self, clips=kept, missing=self.missing + tuple(failures))
 
 
-def _fold_order(fold: str) -> tuple[int, int, str]:
+def fold_order(fold: str) -> tuple[int, int, str]:
     if fold in SPLITS:
         return (1, SPLITS.index(fold), fold)
     return (0, int(fold), fold) if fold.isdigit() else (2, 0, fold)
@@ -135,8 +135,9 @@ def assign_folds(
 
     Items sharing a group (a speaker, a source recording; or the file itself) share a fold.
     Groups are ordered by a hash of `salt/group` and dealt round-robin into the k folds,
-    separately within each stratum (a class) when `strata` is given: folds are balanced,
-    class-stratified and speaker-disjoint as asked, and the same on every machine."""
+    stratum (class) after stratum when `strata` is given, the deal continuing where the last
+    stratum ended: within a class fold sizes differ by at most one, across all classes too,
+    groups never straddle folds, and the partition is the same on every machine."""
     if strata is not None and len(strata) != len(groups):
         raise ValueError("strata must be as long as groups")
     stratum_of: dict[str, str] = {}
@@ -146,10 +147,13 @@ def assign_folds(
     for g, s in stratum_of.items():
         by_stratum[s].append(g)
     fold_of: dict[str, str] = {}
-    for members in by_stratum.values():
+    dealt = 0  # the deal runs on across strata, so small classes do not all start at fold 1
+    for stratum in sorted(by_stratum):
+        members = by_stratum[stratum]
         ordered = sorted(members, key=lambda g: hashlib.sha1(f"{salt}/{g}".encode()).hexdigest())
-        for rank, g in enumerate(ordered):
-            fold_of[g] = str(rank % k + 1)
+        for g in ordered:
+            fold_of[g] = str(dealt % k + 1)
+            dealt += 1
     return [fold_of[g] for g in groups]
 
 

@@ -36,7 +36,7 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 1)))
 
 
-def _decode(path: str, sample_rate: int) -> np.ndarray | MissingClip:
+def decode_file(path: str, sample_rate: int) -> np.ndarray | MissingClip:
     """Decode or describe why not: a bad file is a counted miss, not a crash of the whole run."""
     try:
         wave = load_audio(path, sample_rate)
@@ -73,7 +73,7 @@ def embed_files(
     with ThreadPoolExecutor(max_workers=workers) as pool:
 
         def submit(chunk: list[int]) -> list[Future]:
-            return [pool.submit(_decode, paths[i], embedder.sample_rate) for i in chunk]
+            return [pool.submit(decode_file, paths[i], embedder.sample_rate) for i in chunk]
 
         pending = submit(chunks[0]) if chunks else []
         for n, chunk in enumerate(chunks):

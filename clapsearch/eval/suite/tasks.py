@@ -26,9 +26,13 @@ accuracy, mAP or F1 as `metric` says. `files` is the paper's data set size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
+
+from clapsearch.errors import UsageError
 
 PAPER_PROMPT = "This is a sound of {label}."
 
@@ -156,9 +160,44 @@ _BY_NAME = {t.name: t for t in TASKS}
 
 
 def get_task(name: str) -> Task:
-    from clapsearch.errors import UsageError
-
     try:
         return _BY_NAME[name]
     except KeyError:
         raise UsageError(f"unknown task {name!r} (known: {', '.join(TASK_NAMES)}).") from None
+
+
+def select_tasks(names: Sequence[str] | None) -> list[Task]:
+    """Tasks by name, in table order; all of them for None or empty. Names may be given
+    comma-separated ("esc50,fsd50k")."""
+    wanted = [n.strip() for item in names or () for n in item.split(",") if n.strip()]
+    for name in wanted:
+        get_task(name)  # one sentence for an unknown name
+    return [t for t in TASKS if not wanted or t.name in wanted]
+
+
+def apply_overrides(tasks: Sequence[Task], path: str | Path) -> list[Task]:
+    """Tasks with prompts and label texts replaced from a JSON file (module doc):
+    `{"esc50": {"prompt": "the sound of {label}", "labels": {"dog": "a dog barking"}}}`."""
+    from clapsearch.prompts import normalize_template
+
+    try:
+        spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UsageError(f"cannot read the labels file {path} ({err.strerror}).") from None
+    except ValueError as err:
+        raise UsageError(f"the labels file {path} is not valid JSON ({err}).") from None
+    if not isinstance(spec, dict):
+        raise UsageError(f"the labels file {path} must hold one object keyed by task name.")
+    for name, entry in spec.items():
+        get_task(name)
+        if not isinstance(entry, dict) or set(entry) - {"prompt", "labels"}:
+            raise UsageError(f'{path}: {name!r} must map to {{"prompt": ..., "labels": {{...}}}}.')
+        if not isinstance(entry.get("labels", {}), dict):
+            raise UsageError(f"{path}: {name!r} labels must be an object of class -> text.")
+    out = []
+    for task in tasks:
+        entry = spec.get(task.name, {})
+        prompt = normalize_template(entry["prompt"]) if "prompt" in entry else task.prompt
+        labels = {**task.labels, **{str(k): str(v) for k, v in entry.get("labels", {}).items()}}
+        out.append(replace(task, prompt=prompt, labels=labels))
+    return out
