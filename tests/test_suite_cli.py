@@ -180,3 +180,24 @@ def test_whole_suite_on_the_fixtures(suite_root, model_args, capsys, tmp_path):
     assert len(payload["tasks"]) == 16 and payload["skipped"] == {}
     assert all(t["probe"] is not None for t in payload["tasks"].values())
     assert payload["probe"] == "Freeze_L3"
+
+
+def test_only_list_and_undecodable_clips(suite_root, model_args, capsys, tmp_path):
+    root, expected = suite_root
+    copy = tmp_path / "root"
+    shutil.copytree(root / "esc50", copy / "esc50")
+    clips = sorted((copy / "esc50" / "audio").iterdir())
+    clips[0].write_bytes(b"not audio at all")  # lists fine, fails to decode
+    only = tmp_path / "only.txt"
+    only.write_text("\n".join(p.name for p in clips[:4]) + "\n")
+    code, out, err = _suite(
+        ["--tasks", "esc50", "--only", str(only), "--json"],
+        capsys,
+        copy,
+        tmp_path / "c",
+        model_args,
+    )
+    assert code == 0, err
+    esc = json.loads(out)["tasks"]["esc50"]
+    assert esc["n_clips"] == 3 and esc["missing"] == 1 and sum(esc["missing_reasons"].values()) == 1
+    assert "missing" not in esc["missing_reasons"]  # it exists: a decode failure, not absent
