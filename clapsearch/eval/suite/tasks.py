@@ -41,7 +41,7 @@ PAPER_PROMPT = "This is a sound of {label}."
 class Task:
     name: str  # the CLI's --tasks id and the JSON key
     title: str  # the paper's column header
-    domain: str  # the paper's grouping of tasks
+    domain: str  # one of the paper's 8 domains (our reading for Mridangam and Beijing Opera)
     folder: str  # DIR/<folder> holds the dataset
     layout: str  # reader in clapsearch.datasets
     n_classes: int
