@@ -186,10 +186,10 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
     None) that gets `update(1)` per processed file."""
     t0 = time.perf_counter()
     roots = [normalize_path(r) for r in opts.roots]
+    index_dir = resolve_index_dir(opts.index)
     for r in roots:
         if not os.path.exists(r):
-            raise UsageError(f"{r} does not exist.")
-    index_dir = resolve_index_dir(opts.index)
+            raise UsageError(_vanished_root(r, opts.index))
     summary = IndexSummary(str(index_dir))
     with writer_lock(index_dir):
         _remove_stale_temporaries(index_dir)
@@ -218,6 +218,20 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
                 pool.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _vanished_root(root: str, index: str | None) -> str:
+    """A root that does not exist: say so, and how to drop what the index still holds of it."""
+    from indexer.prune import entries_under
+
+    held = entries_under(index, root)
+    if not held:
+        return f"{root} does not exist."
+    return (
+        f"{root} does not exist, but the index still holds {held} file{'s' * (held != 1)} "
+        f"from it: `clapsearch remove {root}` drops them (`clapsearch index --prune` drops "
+        f"every file that is gone)."
+    )
 
 
 def _workers(opts: IndexOptions) -> int:
@@ -259,7 +273,7 @@ def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress, pool=
             finally:
                 if bar is not None:
                     bar.close()
-    _refresh_ann(store, lazy, summary)
+    refresh_ann(store, lazy, summary)
 
 
 def _commit(store: IndexWriter, item, summary: IndexSummary) -> None:
@@ -289,7 +303,7 @@ def _checkpoint_ann(store: IndexWriter) -> None:
         build_ann(store)
 
 
-def _refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) -> None:
+def refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) -> None:
     """Bring the ANN cache to the database's generation: in place when the changes are small
     (`update_ann`), else rebuilt (probing recall with the model's own text embeddings)."""
     from clapsearch.index.ann_cache import read_ann
@@ -314,4 +328,12 @@ def _refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) 
     summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
 
 
-__all__ = ["IndexOptions", "IndexSummary", "open_for_writing", "run_index", "writer_lock"]
+__all__ = [
+    "IndexOptions",
+    "IndexSummary",
+    "LazyEmbedder",
+    "open_for_writing",
+    "refresh_ann",
+    "run_index",
+    "writer_lock",
+]

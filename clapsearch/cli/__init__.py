@@ -46,6 +46,7 @@ from clapsearch.cli import eval  # noqa: E402,F401
 from clapsearch.cli import suite  # noqa: E402,F401
 from clapsearch.cli import classify, query  # noqa: E402,F401
 from clapsearch.cli import index  # noqa: E402,F401
+from clapsearch.cli import remove  # noqa: E402,F401
 from clapsearch.cli import train  # noqa: E402,F401
 # fmt: on
 

@@ -21,7 +21,9 @@ IndexOption = typer.Option(
 
 @app.command()
 def index(
-    dirs: list[Path] = typer.Argument(..., help="Folders (or files) to index, recursively."),
+    dirs: list[Path] = typer.Argument(
+        None, help="Folders (or files) to index, recursively.", show_default=False
+    ),
     index_path: Path = IndexOption,
     model: str = ModelOption,
     extensions: str = typer.Option(
@@ -56,6 +58,12 @@ def index(
     reembed: bool = typer.Option(
         False, "--reembed", help="Drop all vectors and re-embed everything (another model/hop)."
     ),
+    prune: bool = typer.Option(
+        False,
+        "--prune",
+        help="First drop every indexed file that is gone from disk, under any folder ever "
+        "indexed (also folders that no longer exist). DIRS may then be left out.",
+    ),
     device: str = DeviceOption,
     precision: str = PrecisionOption,
     as_json: bool = JsonOption,
@@ -63,6 +71,20 @@ def index(
     """Index audio files under DIRS: new and changed files are embedded, unchanged ones
     skipped, moved ones relinked, deleted ones pruned; unreadable files are recorded and
     skipped (see `clapsearch status --errors`). Safe to interrupt at any moment."""
+    from clapsearch.errors import UsageError
+
+    if not dirs and not prune:
+        raise UsageError("Give the folders to index, e.g. `clapsearch index ./sounds`.")
+    if prune:
+        from indexer.prune import prune_missing
+
+        with storage_errors(index_path):
+            pruned = prune_missing(str(index_path) if index_path else None)
+        if not dirs:
+            _report(pruned.line("pruned"), pruned.to_json(), as_json)
+            return
+        if not as_json:
+            typer.echo(pruned.line("pruned"), err=True)
     from indexer.run import IndexOptions, run_index
 
     exts = tuple(e.strip() for e in extensions.split(",") if e.strip()) if extensions else None
@@ -78,7 +100,7 @@ def index(
         precision=precision,
         batch_size=batch_size,
     )
-    with _storage_errors(index_path):
+    with storage_errors(index_path):
         summary = run_index(opts, progress=_progress_bar())
     if as_json:
         from clapsearch.cli.common import print_json
@@ -95,6 +117,7 @@ def index(
                 "seconds": round(summary.seconds, 3),
                 "index_type": summary.index_type,
                 "recall_at_10": summary.recall_at_10,
+                **({"pruned_missing": pruned.files} if prune else {}),
             }
         )
     else:
@@ -103,8 +126,17 @@ def index(
             typer.echo("see `clapsearch status --errors` for the files that failed", err=True)
 
 
+def _report(line: str, payload: dict, as_json: bool) -> None:
+    if as_json:
+        from clapsearch.cli.common import print_json
+
+        print_json(payload)
+    else:
+        typer.echo(line, err=True)
+
+
 @contextmanager
-def _storage_errors(index_path: Path | None):
+def storage_errors(index_path: Path | None):
     """Disk full, read-only or vanished index folders, a corrupt database: one sentence."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -144,7 +176,7 @@ def status(
     """Describe an index: files, segments, failures, duration, model, index type, recall."""
     from clapsearch.index.reader import IndexReader
 
-    with _storage_errors(index_path), IndexReader.open(index_path) as store:
+    with storage_errors(index_path), IndexReader.open(index_path) as store:
         st = store.status()
         fails = store.failures() if errors else []
         where = str(store.index_dir)

@@ -345,6 +345,21 @@ class IndexReader:
                     return int(row[0])
         return None
 
+    def files_under(self, folder: str | os.PathLike) -> int:
+        """How many indexed files are `folder` itself or lie inside it."""
+        target = normalize_path(folder)
+        inside = target.rstrip(os.sep) + os.sep
+        with self.snapshot() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM files WHERE path = :t "
+                        "OR substr(path, 1, :n) = :inside"
+                    ),
+                    dict(t=target, n=len(inside), inside=inside),
+                ).scalar()
+            )
+
     def file_vectors(self, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         """`(segment ids (n,) int64, vectors (n, dim) float32)` of one indexed file, in time
         order; empty when the file is not in the index."""
