@@ -17,6 +17,7 @@ from tests.conftest import REPO, esc50_files
 
 runner = CliRunner()
 STATUS_KEYS = {
+    "index",
     "files",
     "segments",
     "failed",
@@ -58,6 +59,7 @@ def test_index_then_status_json_and_errors(tmp_path, tiny_clap_dir, tiny_embedde
     res = runner.invoke(app, ["status", "--index", str(idx), "--json"])
     payload = json.loads(res.stdout)
     assert set(payload) == STATUS_KEYS
+    assert payload["index"] == str(idx)
     assert (payload["files"], payload["segments"], payload["failed"]) == (3, 3, 1)
     assert payload["model"] == tiny_embedder.identity and payload["dim"] == tiny_embedder.dim
     assert payload["duration_s"] == pytest.approx(15.0, abs=0.01)
@@ -70,6 +72,7 @@ def test_index_then_status_json_and_errors(tmp_path, tiny_clap_dir, tiny_embedde
     env = dict(os.environ, CLAPSEARCH_INDEX=str(idx))  # the default location follows the env
     res = runner.invoke(app, ["status", "--json"], env=env)
     assert json.loads(res.stdout)["files"] == 3
+    assert json.loads(res.stdout)["index"] == str(idx)
 
 
 @pytest.mark.slow

@@ -183,7 +183,7 @@ def status(
     if as_json:
         from clapsearch.cli.common import print_json
 
-        payload = st.to_json()
+        payload = {"index": where, **st.to_json()}
         if errors:
             payload["errors"] = [
                 {"path": f.path, "reason": f.reason, "detail": f.detail} for f in fails
