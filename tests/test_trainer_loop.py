@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from clapsearch.config import to_dict
 from tests.conftest import esc50_files
 from trainer.config import TrainConfig, build
+from trainer.state import read_state
 
 TINY_MODEL = {
     "audio": {"window_s": 1.0},
@@ -95,7 +96,7 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     # and training did change the weights
-    state = torch.load(tmp_path / "full" / "last" / "trainer_state.pt", weights_only=False)
+    state = read_state(tmp_path / "full" / "last")
     assert state["progress"]["step"] == 4 and state["scheduler"]["last_epoch"] == 4
 
 
@@ -190,7 +191,7 @@ def test_torchrun_two_processes_train_and_write_one_checkpoint(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])  # printed by rank 0 only
     assert summary["steps"] == 2 and summary["samples_seen"] == 8
-    state = torch.load(tmp_path / "ddp" / "last" / "trainer_state.pt", weights_only=False)
+    state = read_state(tmp_path / "ddp" / "last")
     assert state["progress"]["step"] == 2
 
 

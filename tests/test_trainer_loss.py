@@ -36,10 +36,11 @@ def test_patched_gather_gives_the_global_loss_and_local_gradients(monkeypatch):
     gradient of the single-process loss on the concatenated batch."""
     world, b, d = 2, 3, 8
     audio, text = _unit(world * b, d, 1), _unit(world * b, d, 2)
-    scale = torch.tensor(10.0)
+    scale = torch.tensor(10.0, requires_grad=True)
     full_a, full_t = audio.clone().requires_grad_(), text.clone().requires_grad_()
     ref = ClipLoss(0, 1)(full_a, full_t, scale)
     ref.backward()
+    full_scale_grad, scale.grad = scale.grad.clone(), None
 
     for rank in range(world):
         local_a = audio[rank * b : (rank + 1) * b].clone().requires_grad_()
@@ -56,6 +57,9 @@ def test_patched_gather_gives_the_global_loss_and_local_gradients(monkeypatch):
         assert out.item() == pytest.approx(ref.item(), rel=1e-6)
         torch.testing.assert_close(local_a.grad, full_a.grad[rank * b : (rank + 1) * b])
         torch.testing.assert_close(local_t.grad, full_t.grad[rank * b : (rank + 1) * b])
+    # the scale is seen whole by every rank: each holds 1/world of its gradient, so the sum
+    # over ranks (what the trainer's x world_size on DDP's average gives) is the global one
+    torch.testing.assert_close(scale.grad, full_scale_grad)
 
 
 def _gloo_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:

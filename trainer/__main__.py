@@ -1,4 +1,4 @@
-"""`python -m trainer --config X.yaml [--set k=v ...] [--resume]`: the entry point for torchrun.
+"""`python -m trainer --config X.yaml [--set k=v ...] [--resume [--override]]`: torchrun's entry.
 
     torchrun --standalone --nproc_per_node=2 -m trainer --config configs/esc50_small.yaml
 
@@ -20,9 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--override", action="store_true")
     args = parser.parse_args(argv)
     try:
-        result = train(load_train_config(args.config, args.overrides), resume=args.resume)
+        result = train(
+            load_train_config(args.config, args.overrides),
+            resume=args.resume,
+            override=args.override,
+        )
     except ClapsearchError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -68,9 +68,19 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """`audio_lr` / `text_lr` override `lr` for that tower's encoder (0 = `lr`): a
-    pretrained text tower usually wants a smaller rate than a freshly initialised CNN."""
+    """`name`: `adamw` (decoupled weight decay) or `adam` (MS-CLAP; `weight_decay` then adds
+    an L2 term to the gradient). `audio_lr` / `text_lr` override `lr` for that tower's encoder
+    (0 = `lr`): a pretrained text tower usually wants a smaller rate than a fresh CNN.
+    `schedule`: `cosine` (linear warmup over `warmup_steps`, cosine down to `min_lr_ratio`,
+    stepped every optimizer step) or `plateau` (MS-CLAP: the rate is multiplied by
+    `plateau_factor` when the epoch's score has not improved for `plateau_patience` epochs;
+    the score is `best_metric` on validation, or the epoch's mean training loss without
+    validation)."""
 
+    name: Literal["adamw", "adam"] = "adamw"
+    schedule: Literal["cosine", "plateau"] = "cosine"
+    plateau_factor: float = 0.1
+    plateau_patience: int = 10
     lr: float = 1e-4
     audio_lr: float = 0.0
     text_lr: float = 0.0
@@ -88,7 +98,10 @@ class TrainConfig:
     loss gathers across ranks); one optimizer step sees `grad_accum` micro-batches, each its
     own contrastive problem. `max_steps` (optimizer steps, 0 = `epochs` worth) ends training
     early. `save_every`: steps between resumable checkpoints (0 = only at epoch ends).
-    `best_metric`: validation key that picks `best/` (`zeroshot`, `t2a.R@1`, ...)."""
+    `best_metric`: validation key that picks `best/` (`zeroshot`, `t2a.R@1`, `a2t.mAP@10`,
+    `t2a.median_rank` (lower is better), ...; `auto`: `zeroshot` when a validation source is
+    labelled (ESC-50), else `t2a.R@1`). `sync_batchnorm`: under several processes, BatchNorm
+    statistics are computed over the global batch (as one process with the whole batch)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -106,49 +119,94 @@ class TrainConfig:
     text_top_layers: int = 0  # with freeze_text: the top N text layers still train
     save_every: int = 0
     eval_every: int = 1
-    best_metric: str = "zeroshot"
+    best_metric: str = "auto"
     log_every: int = 10
     tensorboard: bool = True
     progress: bool = True
     threads: int = 0
+    sync_batchnorm: bool = True
 
 
-def build(cls: type, data: Any) -> Any:
-    """Plain data -> (nested) frozen dataclass, including tuples of dataclasses; unknown keys
-    are one clear error naming the key."""
-    if not dataclasses.is_dataclass(cls):
-        return data
+def build(cls: type, data: Any, where: str = "") -> Any:
+    """Plain data -> (nested) frozen dataclass, including tuples of dataclasses.
+
+    Every value is checked against its field's type, so a bad setting is one sentence naming
+    it (`model.text_encoder.pooling must be one of 'mean', 'cls' (not 'max').`) instead of a
+    traceback later: unknown keys, enumerated (`Literal`) values, numbers, booleans, strings;
+    a scalar where a tuple is expected is a one-element tuple (`folds: 4`, one template)."""
+    name = where or cls.__name__
     if not isinstance(data, dict):
-        raise UsageError(f"{cls.__name__} must be a mapping, not {type(data).__name__}.")
+        raise UsageError(f"{name} must be a mapping, not {_kind(data)}.")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
     if unknown:
-        raise UsageError(f"{cls.__name__} has no setting {unknown[0]!r} (known: {sorted(names)}).")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        args = typing.get_args(hint)
-        if dataclasses.is_dataclass(hint):
-            value = build(hint, value)
-        elif typing.get_origin(hint) is tuple and args and dataclasses.is_dataclass(args[0]):
-            value = tuple(build(args[0], v) for v in value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = _coerce(hint, value, f"{cls.__name__}.{name}")
-    return cls(**kwargs)
+        raise UsageError(f"{name} has no setting {unknown[0]!r} (known: {', '.join(names)}).")
+    kwargs = {
+        key: _value(hints[key], value, f"{where}.{key}" if where else key)
+        for key, value in data.items()
+    }
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"invalid {name}: {err}.") from None
 
 
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    """YAML reads `3e-4` as a string (it wants `3.0e-4`); numbers in strings become numbers."""
-    if hint in (float, int) and isinstance(value, str):
-        try:
-            return hint(float(value)) if hint is int else float(value)
-        except ValueError:
-            raise UsageError(f"{where} must be a number, not {value!r}.") from None
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__} ({value!r})"
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    """Check / coerce one value against a field type (see `build`)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise UsageError(f"{where} must be one of {choices} (not {value!r}).")
+        return value
+    if origin is tuple:
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(items))
+        if len(items) != len(args):
+            raise UsageError(f"{where} must be a list of {len(args)} values, not {_kind(value)}.")
+        return tuple(_value(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, items)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where} must be a mapping, not {_kind(value)}.")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UsageError(f"{where} must be true or false, not {_kind(value)}.")
+        return value
+    if hint in (int, float):
+        return _number(hint, value, where)
+    if hint is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # YAML reads `split: 2020` as a number
+        if not isinstance(value, str):
+            raise UsageError(f"{where} must be a string, not {_kind(value)}.")
+        return value
     return value
+
+
+def _number(hint: type, value: Any, where: str) -> int | float:
+    """YAML reads `3e-4` as a string (it wants `3.0e-4`); numbers in strings become numbers.
+    An int field takes a float only when it is whole (`8.0`)."""
+    what = "an integer" if hint is int else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UsageError(f"{where} must be {what}, not {_kind(value)}.")
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{where} must be {what}, not {value!r}.") from None
+    if hint is float:
+        return number
+    if not number.is_integer():
+        raise UsageError(f"{where} must be {what}, not {value!r}.")
+    return int(number)
 
 
 def _parse_value(text: str) -> Any:
@@ -167,16 +225,26 @@ def apply_override(data: dict, assignment: str) -> None:
     key, _, raw = assignment.partition("=")
     parts = key.strip().split(".")
     node: Any = data
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = ".".join(parts[: depth + 1])
         if isinstance(node, list):
-            node = node[int(part)]
+            if not part.isdigit() or int(part) >= len(node):
+                raise UsageError(
+                    f"--set {key}: {here} names no item of a list of {len(node)} "
+                    f"(use an index from 0 to {len(node) - 1})."
+                )
+            index: Any = int(part)
+        elif isinstance(node, dict):
+            index = part
+            if not last:
+                node.setdefault(part, {})
         else:
-            node = node.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = _parse_value(raw)
-    else:
-        node[last] = _parse_value(raw)
+            raise UsageError(f"--set {key}: {'.'.join(parts[:depth])} is a single value.")
+        if last:
+            node[index] = _parse_value(raw)
+        else:
+            node = node[index]
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -199,9 +267,12 @@ def read_config_file(path: str | Path) -> dict:
 def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
     """Read `path` (YAML or JSON; None = defaults), apply `--set` overrides, build."""
     data = read_config_file(path) if path else {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} must hold a mapping of settings, not {_kind(data)}.")
     for assignment in overrides:
         apply_override(data, assignment)
-    try:
-        return build(TrainConfig, data)
-    except (TypeError, ValueError) as err:
-        raise UsageError(f"invalid training config: {err}") from None
+    cfg = build(TrainConfig, data)
+    from trainer.checks import check_config
+
+    check_config(cfg)
+    return cfg

@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +29,19 @@ from clapsearch.config import to_dict
 from clapsearch.errors import UsageError
 from clapsearch.features import clap_features
 from clapsearch.models import ClapsearchModel, Provenance, build_model, save_checkpoint
+from trainer.checks import LOWER_IS_BETTER, check_config, resolved_best_metric
 from trainer.config import TrainConfig
 from trainer.data import Collate, EpochBatchSampler, TrainDataset, decode_all, load_source
 from trainer.evaluate import Validator, headline
 from trainer.loss import ClipLoss
+from trainer.resume import (
+    apply_hyperparameters,
+    check_global_batch,
+    check_resume,
+    fresh_hyperparameters,
+)
 from trainer.state import Progress, load_resumable, save_resumable, seed_everything
+from trainer.syncbn import convert_sync_batchnorm
 
 
 @dataclass
@@ -88,8 +97,8 @@ def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], floa
 
 
 def make_optimizer(model: ClapsearchModel, cfg: TrainConfig):
-    """AdamW; per-tower learning rates; no weight decay on biases, norms and the logit scale
-    (as CLIP)."""
+    """AdamW or Adam (`optim.name`); per-tower learning rates; no weight decay on biases,
+    norms and the logit scale (as CLIP)."""
     o = cfg.optim
     rates = {"audio_encoder.": o.audio_lr or o.lr, "text_encoder.": o.text_lr or o.lr}
     groups: dict[tuple[float, bool], list] = {}
@@ -103,7 +112,24 @@ def make_optimizer(model: ClapsearchModel, cfg: TrainConfig):
         {"params": ps, "lr": lr, "weight_decay": o.weight_decay if decay else 0.0}
         for (lr, decay), ps in sorted(groups.items())
     ]
-    return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+    opt = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+    return opt(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int, higher_is_better: bool):
+    """`cosine`: a LambdaLR stepped after every optimizer step. `plateau`: ReduceLROnPlateau
+    stepped once per epoch with the epoch's score (`Trainer.epoch_score`)."""
+    o = cfg.optim
+    if o.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max" if higher_is_better else "min",
+            factor=o.plateau_factor,
+            patience=o.plateau_patience,
+        )
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(o.warmup_steps, total_steps, o.min_lr_ratio)
+    )
 
 
 def unfreeze_top_layers(text_encoder: torch.nn.Module, n: int) -> None:
@@ -118,7 +144,9 @@ def unfreeze_top_layers(text_encoder: torch.nn.Module, n: int) -> None:
 
 
 class Logger:
-    """TensorBoard scalars (when installed and enabled) plus `metrics.jsonl` (rank 0 only)."""
+    """TensorBoard scalars (when installed and enabled) plus `metrics.jsonl` (rank 0 only).
+    When TensorBoard is asked for but not installed, one line says so (it comes with
+    `pip install 'clapsearch[train]'`) and the run goes on with `metrics.jsonl`."""
 
     def __init__(self, out: Path, enabled: bool, tensorboard: bool):
         self.enabled = enabled
@@ -129,7 +157,12 @@ class Logger:
 
                 self.tb = SummaryWriter(str(out / "tb"))
             except ImportError:
-                self.tb = None
+                print(
+                    f"TensorBoard logging is off: the tensorboard package is not installed "
+                    f"(pip install 'clapsearch[train]'); metrics go to {out / 'metrics.jsonl'} "
+                    f"only.",
+                    file=sys.stderr,
+                )
         self.path = out / "metrics.jsonl"
 
     def log(self, step: int, record: dict) -> None:
@@ -165,15 +198,21 @@ class Trainer:
         cfg: TrainConfig,
         resume: bool = False,
         on_step: Callable[[Progress], None] | None = None,
+        override: bool = False,
     ):
         from transformers import AutoTokenizer
 
+        check_config(cfg)
         self.cfg = cfg
         self.on_step = on_step
+        self.best_metric = resolved_best_metric(cfg)
+        self.higher_is_better = self.best_metric.rsplit(".", 1)[-1] not in LOWER_IS_BETTER
+        self.out = Path(cfg.output_dir)
+        if resume:
+            check_resume(self.out / "last", cfg, override)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.dist, self.device = setup_distributed(cfg.device)
-        self.out = Path(cfg.output_dir)
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
@@ -182,6 +221,9 @@ class Trainer:
         if cfg.text_top_layers:
             unfreeze_top_layers(model.text_encoder, cfg.text_top_layers)
         self.model = model.to(self.device)
+        if self.dist.world_size > 1 and cfg.sync_batchnorm:
+            # Before the optimizer is built: the synchronised layers are new modules.
+            convert_sync_batchnorm(self.model, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
         self._setup_data()
         per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
@@ -189,16 +231,16 @@ class Trainer:
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.optimizer = make_optimizer(self.model, cfg)
-        o = cfg.optim
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(o.warmup_steps, self.total_steps, o.min_lr_ratio)
+        # Plateau on the training loss when there is no validation (lower is better).
+        self.scheduler = make_scheduler(
+            self.optimizer, cfg, self.total_steps, self.higher_is_better and bool(cfg.data.val)
         )
-        self.progress = Progress()
+        self.global_batch = cfg.batch_size * self.dist.world_size
+        self.progress = Progress(global_batch=self.global_batch)
         self.validated_step = -1
+        self.last_score: float | None = None
         if resume:
-            self.progress = load_resumable(
-                self.out / "last", self.model, self.optimizer, self.scheduler
-            )
+            self._resume(override)
         self.ddp = self.model
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -210,10 +252,21 @@ class Trainer:
         self.autocast = lambda: torch.autocast(self.device.type, torch.bfloat16, enabled=use_bf16)
         self.logger = Logger(self.out, self.dist.main, cfg.tensorboard)
 
+    def _resume(self, override: bool) -> None:
+        """Load `OUT/last` (settings already compared by `check_resume`); with `override`,
+        the new hyper-parameters and global batch take effect from here."""
+        fresh = fresh_hyperparameters(self.optimizer)
+        p = load_resumable(self.out / "last", self.model, self.optimizer, self.scheduler)
+        check_global_batch(p.global_batch, self.global_batch, override)
+        if override:
+            apply_hyperparameters(self.optimizer, self.scheduler, fresh)
+            if p.global_batch and p.global_batch != self.global_batch:
+                p.batch = p.batch * p.global_batch // self.global_batch
+            p.global_batch = self.global_batch
+        self.progress = p
+
     def _setup_data(self) -> None:
         cfg = self.cfg
-        if not cfg.data.train:
-            raise UsageError("the training config lists no data.train sources.")
         sources = [load_source(s) for s in cfg.data.train]
         examples = [ex for s in sources for ex in s.examples]
         self.data_names = tuple(
@@ -280,14 +333,18 @@ class Trainer:
                     batch.attention_mask.to(self.device),
                 )
                 loss = self.loss_fn(audio, text, scale)
-            (loss / self.cfg.grad_accum).backward()
+            # x world_size: each rank's loss only reaches its own slot of the global batch and
+            # DDP averages over ranks, so this makes the gradient that of the global loss, the
+            # same as one process with the whole batch (and grad_clip means the same).
+            (loss * (self.dist.world_size / self.cfg.grad_accum)).backward()
         return float(loss.detach())
 
     def _optimizer_step(self) -> float:
         params = [p for p in self.model.parameters() if p.requires_grad]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip or float("inf"))
         self.optimizer.step()
-        self.scheduler.step()
+        if self.cfg.optim.schedule == "cosine":
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.model.clamp_logit_scale()
         return float(norm)
@@ -324,8 +381,14 @@ class Trainer:
         if self.validator is not None:
             metrics = self.validator(self.model, self.tokenizer)
             self.model.train()
-            score = headline(metrics, self.cfg.best_metric)
-            self.logger.log(self.progress.step, {"epoch": self.progress.epoch, "val": metrics})
+            score = headline(metrics, self.best_metric)
+            if score is not None and not self.higher_is_better:
+                score = -score  # best_score is always "higher is better"
+            self.logger.log(
+                self.progress.step,
+                {"epoch": self.progress.epoch, "val": metrics, **self.temperature()},
+            )
+            self.last_score = score
             if score is not None and score > self.progress.best_score:
                 self.progress.best_score, self.progress.best_step = score, self.progress.step
                 save_checkpoint(
@@ -334,6 +397,41 @@ class Trainer:
         if self.dist.world_size > 1:
             dist.barrier()
         return metrics
+
+    def temperature(self) -> dict:
+        """The learned temperature: the logit scale and its inverse."""
+        scale = float(self.model.scale().detach())
+        return {"logit_scale": scale, "temperature": 1.0 / scale}
+
+    def epoch_end(self) -> dict:
+        """Validate when due, and step the plateau schedule with the epoch's score."""
+        cfg, p = self.cfg, self.progress
+        metrics: dict = {}
+        self.last_score = None
+        if cfg.eval_every and p.epoch % cfg.eval_every == 0:
+            metrics = self.validate()
+        if cfg.optim.schedule == "plateau":
+            self.scheduler.step(self.epoch_score())
+        p.loss_sum, p.loss_count = 0.0, 0
+        return metrics
+
+    def epoch_score(self) -> float:
+        """Plateau schedule's score: validation `best_metric` when validated this epoch (as
+        a higher-is-better or lower-is-better value, per the scheduler's mode), else the
+        epoch's mean training loss, averaged over ranks."""
+        p = self.progress
+        if self.cfg.data.val:
+            # Rank 0 validated; every rank must step its scheduler with the same value.
+            score = torch.tensor([self.last_score if self.last_score is not None else math.nan])
+            if self.dist.world_size > 1:
+                dist.broadcast(score, 0)
+            value = float(score)
+            if not math.isnan(value):
+                return value if self.higher_is_better else -value
+        loss = torch.tensor([p.loss_sum, float(p.loss_count)], dtype=torch.float64)
+        if self.dist.world_size > 1:
+            dist.all_reduce(loss)
+        return float(loss[0] / max(1.0, float(loss[1])))
 
     def run(self) -> TrainResult:
         from tqdm.auto import tqdm
@@ -354,8 +452,7 @@ class Trainer:
             with self.meter.paused():
                 if p.batch >= self.batches_per_epoch:
                     p.epoch, p.batch = p.epoch + 1, 0
-                    if cfg.eval_every and p.epoch % cfg.eval_every == 0:
-                        metrics = self.validate()
+                    metrics = self.epoch_end() or metrics
                 self.save_last(metrics)
         bar.close()
         if cfg.data.val and self.validated_step != p.step:  # same decision on every rank
@@ -384,6 +481,7 @@ class Trainer:
             last = p.batch + 1 == self.batches_per_epoch
             sync = pending == cfg.grad_accum or last
             loss = self._micro_step(batch, sync)
+            p.loss_sum, p.loss_count = p.loss_sum + loss, p.loss_count + 1
             p.batch += 1
             p.samples_seen += global_batch
             self.meter.add(global_batch)
@@ -399,8 +497,8 @@ class Trainer:
                     p.step,
                     {
                         "loss": loss,
-                        "lr": max(self.scheduler.get_last_lr()),
-                        "logit_scale": self.model.scale().item(),
+                        "lr": max(g["lr"] for g in self.optimizer.param_groups),
+                        **self.temperature(),
                         "grad_norm": norm,
                         "samples_per_s": rate,
                     },
@@ -453,11 +551,13 @@ class Meter:
         return self.samples / max(self.seconds, 1e-9)
 
 
-def train(cfg: TrainConfig, resume: bool = False, on_step=None) -> TrainResult:
-    """Train per `cfg`; `resume` continues from `OUT/last/`. Returns a summary (rank 0's)."""
-    trainer = Trainer(cfg, resume=resume, on_step=on_step)
+def train(
+    cfg: TrainConfig, resume: bool = False, on_step=None, override: bool = False
+) -> TrainResult:
+    """Train per `cfg`; `resume` continues from `OUT/last/` (with the saved settings, or the
+    new ones with `override`: `trainer.resume`). Returns a summary (rank 0's)."""
     try:
-        return trainer.run()
+        return Trainer(cfg, resume=resume, on_step=on_step, override=override).run()
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

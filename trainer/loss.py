@@ -4,9 +4,15 @@ With N pairs in the global batch, logits = scale * audio @ text.T (N x N); the l
 of cross-entropy over rows (audio -> text) and over columns (text -> audio), targets on the
 diagonal. Under DDP each rank gathers every rank's embeddings so the negatives are global;
 `all_gather` carries no gradient, so the rank puts its own tensors back in its slot and
-gradients flow to the local embeddings only. Every rank computes the same global loss; the
-gradient of rank r's embeddings comes only from rank r, and DDP's gradient averaging then
-divides by world size (open_clip's `gather_with_grad=False` behaves the same).
+gradients flow to the local embeddings only. Every rank computes the same global loss.
+
+The gradients are per-rank *contributions* whose sum over ranks is the gradient of the global
+loss: rank r's embeddings get their exact partial derivative (only rank r has them), and the
+logit scale, which every rank sees whole, gets 1/world_size of its derivative on each rank.
+DDP averages gradients over ranks, so the trainer multiplies the loss by world_size before
+backward; the result is exactly the gradient one process would compute on the whole batch.
+(open_clip's `gather_with_grad=False` leaves the average: embeddings' gradients 1/world_size
+of the global one, the scale's whole, which Adam mostly hides but gradient clipping does not.)
 
 `logit_clip` (MS-CLAP's `logit_cap: logits`): the logits are clipped to +-clip; entries below
 the clip keep their gradient with respect to the scale, so the temperature keeps learning.
@@ -81,6 +87,10 @@ class ClipLoss(nn.Module):
         self, audio: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
     ) -> torch.Tensor:
         all_audio, all_text = gather_features(audio, text, self.rank, self.world_size)
+        if self.world_size > 1:
+            # Same value, 1/world_size of the gradient: the ranks' shares add up to one.
+            share = logit_scale / self.world_size
+            logit_scale = logit_scale.detach() - share.detach() + share
         return symmetric_ce(
             contrastive_logits(
                 all_audio.float(), all_text.float(), logit_scale.float(), self.logit_clip

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from clapsearch.cli import app
-from clapsearch.cli.common import JsonOption, print_json
+from clapsearch.cli.common import JsonOption, fail, print_json
 
 
 @app.command()
@@ -17,6 +17,12 @@ def train(
         None, "--set", help="Override one setting: --set optim.lr=3e-4 (repeatable)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/last exactly."),
+    override: bool = typer.Option(
+        False,
+        "--override",
+        help="With --resume: continue with the settings given now where they differ from "
+        "the saved run's (learning rate, batch size, epochs, ...).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a CLAP model; writes OUTPUT_DIR/best and OUTPUT_DIR/last (both usable with --model).
@@ -28,7 +34,11 @@ def train(
     from trainer import load_train_config
     from trainer import train as run_training
 
-    result = run_training(load_train_config(config, list(overrides or [])), resume=resume)
+    if override and not resume:
+        fail("--override only applies with --resume.", 2)
+    result = run_training(
+        load_train_config(config, list(overrides or [])), resume=resume, override=override
+    )
     if as_json:
         print_json(asdict(result))
         return
