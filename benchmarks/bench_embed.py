@@ -51,7 +51,7 @@ def reference_embed(files: list[str], model_dir: Path, batch: int) -> np.ndarray
 
 
 def ours_embed(files: list[str], model_dir: Path, batch: int, precision: str) -> np.ndarray:
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     embedder = load_embedder(str(model_dir), device="cpu", precision=precision)
     embedder.audio_batch_size = batch
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from clapsearch.device import cpu_has_fast_bf16
-    from clapsearch.loading import _quiet_transformers
+    from clapsearch.sources import _quiet_transformers
 
     _quiet_transformers()
     files = [str(p) for p in sorted((DATA / "esc50-mini" / "audio").glob("*.flac"))[: args.clips]]

@@ -72,7 +72,7 @@ def end_to_end(embedder, model_dir: Path, files: list[Path], workers: int) -> fl
         pool = DecodePool(workers)
         pool.wait_ready()
         t = time.perf_counter()
-        store = IndexWriter.create(opts.index, embedder.identity, embedder.dim, IndexConfig())
+        store = IndexWriter.create(opts.index, embedder.model_identity, IndexConfig())
         summary = IndexSummary(opts.index)
         _index_into(store, lazy, [str(lib)], opts, summary, None, pool)
         store.close()
@@ -121,7 +121,7 @@ def main() -> None:
 
     from transformers import ClapModel, ClapProcessor
 
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
     from indexer.pipeline import default_workers
 
     files = sorted((DATA / "esc50-mini" / "audio").glob("*.flac"))[: args.clips]

@@ -94,7 +94,7 @@ class Space:
         return self._unit(self.m_text + self._meanings(rng, n) + 0.7 * noise)
 
 
-def build_index(folder: Path, n_segments: int, model_id: str, source: str) -> None:
+def build_index(folder: Path, n_segments: int, model) -> None:
     """Write ~`n_segments` windows through `IndexWriter.add_file`, 2000 files a transaction."""
     from clapsearch.index.schema import FileRecord, IndexConfig
     from indexer.writer import IndexWriter
@@ -103,7 +103,7 @@ def build_index(folder: Path, n_segments: int, model_id: str, source: str) -> No
         shutil.rmtree(folder)
     space, rng = Space(), np.random.default_rng(0)
     written, t0 = 0, time.perf_counter()
-    with IndexWriter.create(folder, model_id, DIM, IndexConfig(), source) as store:
+    with IndexWriter.create(folder, model, IndexConfig()) as store:
         f = 0
         while written < n_segments:
             with store.snapshot():  # one transaction for many files: bulk load
@@ -337,18 +337,22 @@ def text_model_dir() -> Path:
 
 def measure_text(embedder, folder: Path | None, reps: int = 3) -> dict:
     """Text encoder alone, and `Library.search(text)` end to end (warm), per query, in ms."""
-    from clapsearch.library import Library, few_threads
+    import torch
+
+    from clapsearch.library import Library
+    from clapsearch.threads import set_compute_threads
 
     texts = QUERY_TEXTS * reps
     embedder.embed_text(texts[:2])
     out = {}
-    for name, n in (("pool", 99), ("1thread", 1)):  # torch's default pool vs what Library does
+    default_pool = torch.get_num_threads()
+    for name, n in (("pool", default_pool), ("1thread", 1)):  # default pool vs Library's
+        set_compute_threads(n)
         enc = []
         for t in texts:
-            with few_threads(n):
-                s = time.perf_counter()
-                embedder.embed_text([t])
-                enc.append(time.perf_counter() - s)
+            s = time.perf_counter()
+            embedder.embed_text([t])
+            enc.append(time.perf_counter() - s)
         out[f"encode_{name}_p50"], out[f"encode_{name}_p99"] = pct(enc, 50), pct(enc, 99)
     if folder is not None:
         with Library(folder, embedder=embedder, notify=lambda m: None) as lib:
@@ -420,7 +424,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from clapsearch.index.ranking import SearchFilter
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     model_dir = text_model_dir()
     embedder = (
@@ -428,7 +432,10 @@ def main() -> None:
         if args.no_text and not args.cold
         else load_embedder(str(model_dir), device="cpu", precision="fp32")
     )
-    model_id = embedder.identity if embedder is not None else "bench:synthetic"
+    from clapsearch.sources import ModelIdentity
+
+    synthetic = ModelIdentity(kind="bench", name=str(model_dir), label="synthetic", dim=DIM)
+    model = embedder.model_identity if embedder is not None else synthetic
     space = Space()
     queries = space.text_queries(args.queries)
     probe_texts = space.text_queries(32, seed=7)  # the indexer's text probes (synthetic here)
@@ -436,7 +443,7 @@ def main() -> None:
         folder = args.workdir / f"n{n}"
         if not (folder / "ann.exact.faiss").exists():
             print(f"[{n} segments] building index in {folder}")
-            build_index(folder, n, model_id, str(model_dir))
+            build_index(folder, n, model)
         if args.gap_routing:
             gap_routing(folder, queries[: args.exact_queries or 100])
             continue

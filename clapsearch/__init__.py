@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "AudioConfig": "clapsearch.config",
     "Embedder": "clapsearch.embedder",
-    "load_embedder": "clapsearch.loading",
+    "load_embedder": "clapsearch.sources",
     "load_audio": "clapsearch.audio",
     "ClapsearchError": "clapsearch.errors",
 }

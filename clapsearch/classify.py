@@ -20,8 +20,8 @@ already a softmax of 0.99, so probabilities of single 10 s windows read as certa
 ranking and show how close the labels are. Cosines are comparable across files and windows
 of one model, not across models.
 
-`scale` is the model's own audio-to-text logit scale (`exp(logit_scale_a)` for transformers'
-`ClapModel`, an Embedder's `logit_scale` attribute when it has one), else 100 as in CLIP.
+`scale` is the model's own audio-to-text logit scale (`Embedder.logit_scale`: the trained
+temperature of each backend).
 
 Files are streamed window by window (`clapsearch.audio.iter_windows`, the index's grid: the
 last window flush with the end), so a 2-hour recording costs one batch of memory; a file's
@@ -32,7 +32,6 @@ every window on its own, for long recordings.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
     from clapsearch.embedder import Embedder
 
 REFERENCE_LABEL = "something"
-DEFAULT_LOGIT_SCALE = 100.0
 
 
 @dataclass(frozen=True)
@@ -102,17 +100,6 @@ def parse_labels(text: str) -> list[str]:
     blanks and repeats dropped)."""
     parts = [p.strip() for line in text.splitlines() for p in line.split(",")]
     return list(dict.fromkeys(p for p in parts if p))
-
-
-def logit_scale(embedder: Embedder) -> float:
-    """The model's audio-to-text temperature (see module doc), 100 when it has none."""
-    own = getattr(embedder, "logit_scale", None)
-    if own is not None:
-        return float(own)
-    param = getattr(getattr(embedder, "model", None), "logit_scale_a", None)
-    if param is not None:
-        return float(math.exp(float(param.detach().float().cpu())))
-    return DEFAULT_LOGIT_SCALE
 
 
 def label_scores(
@@ -182,13 +169,13 @@ def classify(
         raise UsageError(f"--top must be at least 1, not {top}.")
     prompt_texts = render(labels, template)  # a bad template fails before the model loads
     if embedder is None:
-        from clapsearch.loading import load_embedder
+        from clapsearch.sources import load_embedder
 
         embedder = load_embedder(model, device=device, precision=precision)
     prompts = embedder.embed_text(prompt_texts)
     independent = multi_label or len(labels) == 1  # a softmax over one label is always 1.0
     reference = embedder.embed_text([fill(template, REFERENCE_LABEL)])[0] if independent else None
-    scale = logit_scale(embedder)
+    scale = embedder.logit_scale
     fusion = embedder.audio_config.truncation == "fusion"
     out: list[Classification] = []
     for path, spans, vecs in window_embeddings(embedder, [str(f) for f in files]):
@@ -262,6 +249,5 @@ __all__ = [
     "WindowLabels",
     "classify",
     "label_scores",
-    "logit_scale",
     "parse_labels",
 ]

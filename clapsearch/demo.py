@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clapsearch.assets import default_model_dir, demo_sounds_dir
-from clapsearch.loading import MODEL_ENV
+from clapsearch.sources import MODEL_ENV
 
 # query -> the demo file a working model should rank first
 QUERIES: dict[str, str] = {

@@ -16,8 +16,9 @@ window each.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,22 +27,45 @@ import torch.nn.functional as F
 from clapsearch.config import AudioConfig
 from clapsearch.features import clap_features, window_starts
 
+if TYPE_CHECKING:
+    from clapsearch.sources.identity import ModelIdentity
+
 
 class Embedder(abc.ABC):
     """Embeds waveforms and texts into one shared unit-norm space of size `dim`.
 
-    Subclasses set `audio_config`, `dim`, `identity`, `device`, `dtype`, `tokenizer` (a
-    transformers tokenizer) and implement `_audio_forward` / `_text_forward`.
+    Subclasses set `audio_config`, `dim`, `model_identity`, `device`, `dtype`, `tokenizer` (a
+    transformers tokenizer) and implement `_audio_forward` / `_text_forward` and
+    `logit_scale`.
+
+    Threads: one Embedder may be shared by threads. Its public methods take the Embedder's
+    own lock, so forwards run one at a time (each already uses torch's intra-op threads, and
+    the tokenizers are not safe to call concurrently: "Already borrowed").
     """
 
     audio_config: AudioConfig
     dim: int
-    identity: str  # stable id of the weights: indexes remember it and refuse another model
+    model_identity: ModelIdentity  # which weights: indexes record it, refuse another model
     device: torch.device
     dtype: torch.dtype
     tokenizer: Any
     audio_batch_size: int = 16
     text_batch_size: int = 64
+
+    @property
+    def identity(self) -> str:
+        """`model_identity.key`, e.g. "hf:laion/clap-htsat-unfused@1a2b3c4d5e6f"."""
+        return self.model_identity.key
+
+    @property
+    def _lock(self) -> threading.RLock:
+        # created on first use (subclasses do not call a base __init__); setdefault is atomic
+        return self.__dict__.setdefault("_forward_lock", threading.RLock())
+
+    @property
+    @abc.abstractmethod
+    def logit_scale(self) -> float:
+        """The model's own audio-text temperature: logits are `logit_scale * cosine`."""
 
     @property
     def sample_rate(self) -> int:
@@ -62,7 +86,8 @@ class Embedder(abc.ABC):
 
     def count_tokens(self, text: str) -> int:
         """Tokens the text needs before truncation (to tell users a query was cut)."""
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
+        with self._lock:
+            return len(self.tokenizer(text, truncation=False)["input_ids"])
 
     def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Padded, truncated `input_ids` / `attention_mask` on the model's device."""
@@ -85,6 +110,10 @@ class Embedder(abc.ABC):
         """Mono float32 clips at `sample_rate` -> `(N, dim)` float32 unit vectors, in order."""
         if len(waveforms) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return self._embed_audio(waveforms)
+
+    def _embed_audio(self, waveforms: Sequence[np.ndarray | torch.Tensor]) -> np.ndarray:
         pieces, owners = self._split_long(waveforms)
         sums = torch.zeros(len(waveforms), self.dim, dtype=torch.float32)
         for lo in range(0, len(pieces), self.audio_batch_size):
@@ -104,9 +133,10 @@ class Embedder(abc.ABC):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         outs = []
-        for lo in range(0, len(texts), self.text_batch_size):
-            out = self._text_forward(texts[lo : lo + self.text_batch_size])
-            outs.append(F.normalize(out.float(), dim=-1).cpu())
+        with self._lock:
+            for lo in range(0, len(texts), self.text_batch_size):
+                out = self._text_forward(texts[lo : lo + self.text_batch_size])
+                outs.append(F.normalize(out.float(), dim=-1).cpu())
         return torch.cat(outs).numpy()
 
     def _split_long(

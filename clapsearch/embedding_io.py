@@ -16,7 +16,7 @@ def embed_inputs(
 ) -> tuple[list[str], np.ndarray, str]:
     """-> (input names in order, `(N, dim)` float32 unit rows, model identity)."""
     from clapsearch.audio import load_audio
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     embedder = load_embedder(model, device=device, precision=precision)
     if texts:

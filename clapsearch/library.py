@@ -25,8 +25,8 @@ from __future__ import annotations
 import filecmp
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -34,41 +34,10 @@ import numpy as np
 
 from clapsearch.errors import EmptyIndexError, ModelMismatchError, UsageError
 from clapsearch.index.ranking import ChunkedExact, SearchFilter, SearchHit, mean_direction, rank
+from clapsearch.threads import QUERY_THREADS
 
 if TYPE_CHECKING:
     from clapsearch.embedder import Embedder
-
-
-SMALL_BATCH = 4  # up to this many queries run single-threaded (see `few_threads`)
-
-
-@contextmanager
-def few_threads(n_queries: int) -> Iterator[None]:
-    """Run a small batch of queries on one thread (FAISS's OpenMP and torch's intra-op pool).
-
-    One query is a few small matrix products; fanning each out over threads buys little and
-    costs barrier waits, which explode when other processes hold the cores: on this project's
-    shared 2-core machine a 9-token RoBERTa-base text encode took 1130 ms p50 on 2 threads vs
-    102 ms on 1, and a 10k-vector flat search 17.8 ms vs 2.5 ms. Larger batches keep the pools.
-    """
-    if n_queries > SMALL_BATCH:
-        yield
-        return
-    import faiss  # the store's FAISS cache needs it anyway; imported here so the first
-    #               search already runs on one thread
-
-    torch = sys.modules.get("torch")  # loaded with the model; absent for vector-only queries
-    old_faiss = faiss.omp_get_max_threads()
-    old_torch = torch.get_num_threads() if torch is not None else None
-    faiss.omp_set_num_threads(1)
-    if torch is not None:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(old_faiss)
-        if old_torch is not None:
-            torch.set_num_threads(old_torch)
 
 
 def _stderr(message: str) -> None:
@@ -120,7 +89,16 @@ def decode_query_bytes(data: bytes, source: str) -> list[str]:
 
 
 class Library:
-    """A searchable index (module doc). Thread-unsafe; cheap to create (everything is lazy)."""
+    """A searchable index (module doc); cheap to create (everything is lazy).
+
+    Threads: one Library may serve concurrent requests (a web server's worker threads).
+    Opening the index and loading the model happen once, under a lock; every search runs
+    in its own snapshot on its thread's own SQLite connection (`clapsearch.index.db`); the
+    model's forwards run one at a time (`Embedder` takes its lock). Nothing is changed per
+    query: `threads` (default `QUERY_THREADS`, 1) sets the process's torch and FAISS thread
+    pools when the index is opened and when the model is loaded (`clapsearch.threads`);
+    None leaves them alone (batch jobs with many queries per call).
+    """
 
     def __init__(
         self,
@@ -131,6 +109,7 @@ class Library:
         precision: str = "auto",
         embedder: Embedder | None = None,
         notify: Callable[[str], None] = _stderr,
+        threads: int | None = QUERY_THREADS,
     ):
         from clapsearch.index.paths import resolve_index_dir
 
@@ -141,31 +120,53 @@ class Library:
         self._embedder = embedder
         self._store = None
         self._checked = False
-        self._segments: int | None = None
+        self._threads = threads
+        self._lock = threading.RLock()  # guards the lazy resources, not the searches
+        self._segments: tuple[int, int] | None = None  # (generation, windows in the index)
         self.notify = notify
 
     # --- lazy resources ------------------------------------------------------------------
     @property
     def store(self):
+        """The index (`IndexReader`), opened on first use."""
         if self._store is None:
-            from clapsearch.index.reader import IndexReader
+            with self._lock:
+                if self._store is None:
+                    from clapsearch.index.reader import IndexReader
 
-            self._store = IndexReader.open(self.path)
+                    store = IndexReader.open(self.path)
+                    self._set_threads()
+                    self._store = store
         return self._store
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from clapsearch.loading import load_embedder
+        """The index's model, loaded on first use and checked against the index's identity."""
+        if self._embedder is None or not self._checked:
+            with self._lock:
+                self._load_embedder()
+        return self._embedder
 
-            name = self._model_arg or index_model_name(self.store.meta)
+    def _load_embedder(self) -> None:
+        if self._embedder is None:
+            from clapsearch.sources import load_embedder, resolve_model_name
+
+            name = self._model_arg or self.store.meta.model_identity.name
+            name = name or resolve_model_name(None)  # an index that never recorded a name
             embedder = load_embedder(name, device=self._device, precision=self._precision)
             self._check_model(embedder, name)
+            self._set_threads()  # torch is loaded now
             self._embedder = embedder
         elif not self._checked:  # a caller's own model: it must still be the index's
             self._check_model(self._embedder)
+            self._set_threads()
         self._checked = True
-        return self._embedder
+
+    def _set_threads(self) -> None:
+        if self._threads is not None:
+            from clapsearch.threads import set_compute_threads
+
+            set_compute_threads(self._threads)
 
     def _check_model(self, embedder: Embedder, name: str | None = None) -> None:
         recorded = self.store.meta.model
@@ -183,9 +184,10 @@ class Library:
         )
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     def __enter__(self) -> Library:
         return self
@@ -217,8 +219,7 @@ class Library:
         texts = [text] if single else list(text)
         self._searchable()
         texts = check_queries(texts, self.embedder, self.notify)
-        with few_threads(len(texts)):
-            vectors = self.embedder.embed_text(texts)
+        vectors = self.embedder.embed_text(texts)
         hits = self.search_vectors(vectors, k, filters, per_file=per_file)
         return hits[0] if single else hits
 
@@ -276,18 +277,17 @@ class Library:
                 min_duration_s=filters.min_duration_s,
                 max_duration_s=filters.max_duration_s,
             )
-        with few_threads(len(vectors)):
-            hits = rank(
-                self.store,
-                vectors,
-                k,
-                allowed_ids=allowed,
-                per_file=per_file,
-                exclude=exclude,
-                limit=self._segment_count(),
-            )
-            if allowed is not None:
-                hits = self._refill_filtered(vectors, hits, k, allowed, per_file, exclude)
+        hits = rank(
+            self.store,
+            vectors,
+            k,
+            allowed_ids=allowed,
+            per_file=per_file,
+            exclude=exclude,
+            limit=self._segment_count(),
+        )
+        if allowed is not None:
+            hits = self._refill_filtered(vectors, hits, k, allowed, per_file, exclude)
         return hits
 
     def _refill_filtered(self, vectors, hits, k, allowed, per_file, exclude):
@@ -312,10 +312,16 @@ class Library:
 
     # --- helpers -------------------------------------------------------------------------
     def _segment_count(self) -> int:
-        """Windows in the index, counted once per Library (caps the over-fetch)."""
-        if self._segments is None:
-            self._segments = int(self.store.status().segments)
-        return self._segments
+        """Windows in the index (caps the over-fetch), counted again only when the index's
+        generation moved: a long-lived Library sees files another process indexes."""
+        store = self.store
+        with store.snapshot():
+            generation = store.generation()
+            known = self._segments
+            if known is None or known[0] != generation:
+                known = (generation, int(store.status().segments))
+                self._segments = known
+        return known[1]
 
     def _searchable(self) -> None:
         if not self._segment_count():
@@ -352,23 +358,6 @@ class _SameFile:
             )
         except OSError:  # deleted or unreadable since it was indexed: not a copy we can see
             return False
-
-
-def index_model_name(meta: Any) -> str:
-    """The name to load an index's model by (what `load_embedder` takes).
-
-    An index records its model's identity (`hf:<hub id or folder name>@<weights digest>`);
-    a hub id in it is loadable as is. A local folder's name is not, so then the usual
-    `CLAPSEARCH_MODEL` / default applies, and `Library` verifies the identity either way.
-    """
-    if getattr(meta, "model_source", None):
-        return str(meta.model_source)
-    from clapsearch.loading import resolve_model_name
-
-    label = str(meta.model).split(":", 1)[-1].rsplit("@", 1)[0]
-    if label.count("/") == 1 and not Path(label).expanduser().exists():
-        return label
-    return resolve_model_name(None)
 
 
 __all__ = ["EmptyIndexError", "Library", "SearchFilter", "SearchHit", "check_queries"]

@@ -85,7 +85,8 @@ def _drop(index, doomed) -> PruneSummary:
             summary = IndexSummary(str(index_dir))
             if removed:
                 meta = store.meta
-                lazy = LazyEmbedder(meta.model_source, IndexOptions(()), meta.model, index_dir)
+                name = meta.model_identity.name
+                lazy = LazyEmbedder(name, IndexOptions(()), meta.model, index_dir)
                 refresh_ann(store, lazy, summary)
     return PruneSummary(str(index_dir), removed, len(failures), summary.index_type)
 

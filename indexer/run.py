@@ -92,23 +92,16 @@ def _remove_stale_temporaries(index_dir: Path) -> None:
 
 
 def _requested_model(model: str | None, stored) -> str:
-    """--model, else the model the index was built from, else $CLAPSEARCH_MODEL / default.
-    (`clapsearch.loading` imports torch: only touched when it must be.)"""
-    if model:
-        return model
-    if stored is not None and stored.model_source:
-        return stored.model_source
-    from clapsearch.loading import resolve_model_name
+    """--model, else the model the index was built from, else $CLAPSEARCH_MODEL / default;
+    as the index records names (`canonical_name`; recognising a source loads no model)."""
+    from clapsearch.sources import canonical_name, resolve_model_name
 
-    return resolve_model_name(None)
+    if not model and stored is not None and stored.model_identity.name:
+        return stored.model_identity.name
+    return canonical_name(resolve_model_name(model))
 
 
-def _model_source(name: str) -> str:
-    p = Path(name).expanduser()
-    return str(p.absolute()) if p.exists() else name
-
-
-def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str) -> IndexWriter:
+def open_for_writing(opts: IndexOptions, index_dir: Path, embedder) -> IndexWriter:
     """Open or create the index, refusing another model or a changed hop unless --reembed."""
     if embedder is None:  # existing index, same model (checked when it is first loaded)
         store = IndexWriter.open(index_dir)
@@ -117,7 +110,7 @@ def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str)
         config = IndexConfig(hop_s=opts.hop_s)
         if opts.extensions:
             config = replace(config, extensions=opts.extensions)
-        return IndexWriter.create(index_dir, embedder.identity, embedder.dim, config, source)
+        return IndexWriter.create(index_dir, embedder.model_identity, config)
     store = IndexWriter.open(index_dir)
     if opts.reembed:
         config = store.meta.config
@@ -126,7 +119,7 @@ def open_for_writing(opts: IndexOptions, index_dir: Path, embedder, source: str)
             extensions=opts.extensions or config.extensions,
             hop_s=opts.hop_s if opts.hop_s is not None else config.hop_s,
         )
-        store.reset_model(embedder.identity, embedder.dim, config, source)
+        store.reset_model(embedder.model_identity, config)
         return store
     if store.meta.model != embedder.identity:
         store.close()
@@ -167,7 +160,7 @@ class LazyEmbedder:
 
     def get(self):
         if self._embedder is None:
-            from clapsearch.loading import load_embedder
+            from clapsearch.sources import load_embedder
 
             e = load_embedder(self.name, device=self.opts.device, precision=self.opts.precision)
             if self.opts.batch_size:
@@ -197,16 +190,16 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
         if IndexReader.exists(index_dir):
             with IndexReader.open(index_dir) as ro:
                 stored = ro.meta
-        asked = _model_source(_requested_model(opts.model, stored))
+        asked = _requested_model(opts.model, stored)
         pool = None
-        if stored is not None and not opts.reembed and asked == stored.model_source:
+        if stored is not None and not opts.reembed and asked == stored.model_identity.name:
             lazy = LazyEmbedder(asked, opts, stored.model, index_dir)
-            store = open_for_writing(opts, index_dir, None, asked)
+            store = open_for_writing(opts, index_dir, None)
         else:  # everything will be embedded: start the workers while the model loads
             pool = DecodePool(_workers(opts))
             lazy = LazyEmbedder(asked, opts, None, index_dir)
             try:
-                store = open_for_writing(opts, index_dir, lazy.get(), asked)
+                store = open_for_writing(opts, index_dir, lazy.get())
             except BaseException:
                 pool.close()
                 raise

@@ -26,9 +26,10 @@ from sqlalchemy import text
 
 from clapsearch.config import to_dict
 from clapsearch.index.paths import resolve_index_dir
-from clapsearch.index.reader import IndexReader, cache_delta, generation
+from clapsearch.index.reader import IndexReader, cache_delta, read_generation
 from clapsearch.index.schema import SCHEMA_VERSION, Base, FileRecord, IndexConfig
 from clapsearch.index.vectors import decode_vectors, encode_vectors
+from clapsearch.sources.identity import ModelIdentity
 
 
 class IndexWriter(IndexReader):
@@ -44,24 +45,21 @@ class IndexWriter(IndexReader):
         """Open an existing index for writing (`path` None: the default location)."""
 
         def prepare(writer: IndexWriter) -> None:
-            # older databases lack the index `segment_ids_where` relies on
             with writer._write() as conn:
+                # older databases lack the index `segment_ids_where` relies on
                 conn.exec_driver_sql(
                     "CREATE INDEX IF NOT EXISTS ix_segments_file ON segments (file_id)"
                 )
+                _migrate_meta(conn)
 
         return cls._open(path, readonly=False, prepare=prepare)
 
     @classmethod
     def create(
-        cls,
-        path: str | os.PathLike | None,
-        model: str,
-        dim: int,
-        config: IndexConfig,
-        model_source: str = "",
+        cls, path: str | os.PathLike | None, model: ModelIdentity, config: IndexConfig
     ) -> IndexWriter:
-        """Create an empty index (schema and meta row in one transaction)."""
+        """Create an empty index for `model`'s vectors (`model.dim` wide): schema and meta row
+        in one transaction."""
         index_dir = resolve_index_dir(path)
         index_dir.mkdir(parents=True, exist_ok=True)
         writer = cls(index_dir)
@@ -72,15 +70,16 @@ class IndexWriter(IndexReader):
                 conn.execute(
                     text(
                         "INSERT INTO index_meta (id, schema_version, db_uuid, model, model_source, "
-                        "dim, config_json, generation, index_type, recall_at_10, created_at) "
-                        "VALUES (1, :v, :u, :m, :s, :d, :c, 0, 'flat', NULL, :t)"
+                        "model_identity, dim, config_json, generation, index_type, recall_at_10, "
+                        "created_at) VALUES (1, :v, :u, :m, :s, :i, :d, :c, 0, 'flat', NULL, :t)"
                     ),
                     dict(
                         v=SCHEMA_VERSION,
                         u=str(uuid.uuid4()),
-                        m=model,
-                        s=model_source,
-                        d=int(dim),
+                        m=model.key,
+                        s=model.name,
+                        i=model.to_json(),
+                        d=int(model.dim),
                         c=json.dumps(to_dict(config)),
                         t=time.time(),
                     ),
@@ -178,9 +177,7 @@ class IndexWriter(IndexReader):
             rows = conn.execute(text("SELECT path, size, mtime_ns, reason FROM failures"))
             return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
-    def reset_model(
-        self, model: str, dim: int, config: IndexConfig, model_source: str = ""
-    ) -> None:
+    def reset_model(self, model: ModelIdentity, config: IndexConfig) -> None:
         """`--reembed`: drop every file and vector and adopt a new model, in one transaction."""
         with self._write() as conn:
             conn.execute(text("DELETE FROM segments"))
@@ -188,10 +185,17 @@ class IndexWriter(IndexReader):
             conn.execute(text("DELETE FROM failures"))
             conn.execute(
                 text(
-                    "UPDATE index_meta SET model = :m, model_source = :s, dim = :d, "
-                    "config_json = :c, index_type = 'flat', recall_at_10 = NULL WHERE id = 1"
+                    "UPDATE index_meta SET model = :m, model_source = :s, model_identity = :i, "
+                    "dim = :d, config_json = :c, index_type = 'flat', recall_at_10 = NULL "
+                    "WHERE id = 1"
                 ),
-                dict(m=model, s=model_source, d=int(dim), c=json.dumps(to_dict(config))),
+                dict(
+                    m=model.key,
+                    s=model.name,
+                    i=model.to_json(),
+                    d=int(model.dim),
+                    c=json.dumps(to_dict(config)),
+                ),
             )
             _bump(conn)
         self._view_cache = None
@@ -219,19 +223,36 @@ class IndexWriter(IndexReader):
         """What an ANN cache holding `cache_ids` (sorted) lacks, from one snapshot:
         `(generation, dead ids, fresh ids, fresh vectors (m, dim))` (`cache_delta`)."""
         with self.snapshot() as conn:
-            return (generation(conn), *cache_delta(conn, cache_ids, self.meta.dim))
+            return (read_generation(conn), *cache_delta(conn, cache_ids, self.meta.dim))
 
     def all_vectors(self) -> tuple[int, np.ndarray, np.ndarray]:
         """`(generation, ids (n,) int64 sorted, vectors (n, dim) float32)` from one snapshot:
         what an ANN cache is built from."""
         with self.snapshot() as conn:
-            gen = generation(conn)
+            gen = read_generation(conn)
             ids: list[int] = []
             blobs: list[bytes] = []
             for r in conn.execute(text("SELECT id, vector FROM segments ORDER BY id")):
                 ids.append(r[0])
                 blobs.append(r[1])
         return int(gen), np.array(ids, dtype=np.int64), decode_vectors(blobs, self.meta.dim)
+
+
+def _migrate_meta(conn) -> None:
+    """Version 1 -> 2: add `index_meta.model_identity`, filled from the version 1 strings
+    (`ModelIdentity.from_legacy`), so every later reader finds the record."""
+    columns = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(index_meta)")}
+    if "model_identity" in columns:
+        return
+    for column in ("model_source", "model_identity"):
+        if column not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE index_meta ADD COLUMN {column} TEXT DEFAULT ''")
+    row = conn.exec_driver_sql("SELECT * FROM index_meta WHERE id = 1").mappings().one()
+    identity = ModelIdentity.from_legacy(row["model"], row["model_source"] or "", int(row["dim"]))
+    conn.execute(
+        text("UPDATE index_meta SET model_identity = :i, schema_version = :v WHERE id = 1"),
+        dict(i=identity.to_json(), v=SCHEMA_VERSION),
+    )
 
 
 def _bump(conn) -> None:

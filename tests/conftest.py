@@ -72,7 +72,7 @@ def tiny_clap_fusion_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_embedder(tiny_clap_dir):
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     return load_embedder(str(tiny_clap_dir), device="cpu", precision="fp32")
 
@@ -102,7 +102,7 @@ def tiny_clap_words_dir(tiny_clap_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def words_embedder(tiny_clap_words_dir):
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     return load_embedder(str(tiny_clap_words_dir), device="cpu", precision="fp32")
 
@@ -120,10 +120,7 @@ def write_test_index(folder: Path, embedder, files: list[Path]) -> dict[str, tup
 
     sr, window = embedder.sample_rate, embedder.audio_config.window_samples
     stored = {}
-    source = getattr(embedder, "name_or_path", "")
-    with IndexWriter.create(
-        folder, embedder.identity, embedder.dim, IndexConfig(), source
-    ) as store:
+    with IndexWriter.create(folder, embedder.model_identity, IndexConfig()) as store:
         for f in files:
             wave = load_audio(str(f), sr)
             starts = window_starts(len(wave), window)

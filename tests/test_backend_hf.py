@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clapsearch.loading import load_embedder
+from clapsearch.sources import load_embedder
 from tests.conftest import clotho_files, esc50_files
 
 TEXTS = ["a dog barks in the rain", "birds chirp", "This is a sound of a church bell."]
@@ -128,13 +128,14 @@ def test_bf16_weights_stay_close_to_fp32(tiny_clap_dir):
 def test_default_model_is_the_packaged_offline_checkpoint(monkeypatch):
     """No --model and no CLAPSEARCH_MODEL: the shipped model loads with no network."""
     from clapsearch.assets import default_model_dir
-    from clapsearch.loading import DEFAULT_MODEL, resolve_model_name, resolve_model_path
+    from clapsearch.sources import DEFAULT_MODEL, resolve_model_name
+    from clapsearch.sources.default import packaged_model_dir
 
     monkeypatch.delenv("CLAPSEARCH_MODEL", raising=False)
     assert resolve_model_name(None) == DEFAULT_MODEL == "default"
     if default_model_dir() is None:
         pytest.skip("the packaged default model is not in this checkout")
-    assert resolve_model_path("default") == str(default_model_dir())
+    assert packaged_model_dir() == str(default_model_dir())
     embedder = load_embedder(None, device="cpu", precision="fp32")
     assert embedder.identity.startswith("clapsearch:")
     assert embedder.embed_text(["a dog barking"]).shape == (1, embedder.dim)

@@ -11,7 +11,6 @@ import torch
 
 from clapsearch.audio import load_audio
 from clapsearch.errors import ModelLoadError
-from clapsearch.loading import load_embedder
 from clapsearch.models import (
     Provenance,
     build_model,
@@ -21,6 +20,7 @@ from clapsearch.models import (
     weights_digest,
 )
 from clapsearch.models.presets import tiny_config
+from clapsearch.sources import load_embedder
 from tests.conftest import esc50_files
 
 TEXTS = ["a dog barks", "rain on a tin roof", "church bells ring"]
@@ -52,13 +52,7 @@ def test_round_trip_gives_identical_embeddings(tmp_path):
     ]
     waves = [load_audio(p, 48_000) for p in esc50_files(2)]
 
-    class Before(NativeEmbedder):  # the in-memory model behind the same Embedder code path
-        def __init__(self):
-            self.model, self.tokenizer, self.config = model, tok, model.config
-            self.audio_config, self.dim = model.config.audio, model.config.embed_dim
-            self.device, self.dtype, self.identity = torch.device("cpu"), torch.float32, "x"
-
-    before = Before()
+    before = NativeEmbedder.from_model(model, tok)  # the in-memory model, same Embedder path
     after = load_embedder(str(folder), device="cpu", precision="fp32")
     np.testing.assert_array_equal(before.embed_text(TEXTS), after.embed_text(TEXTS))
     np.testing.assert_array_equal(before.embed_audio(waves), after.embed_audio(waves))

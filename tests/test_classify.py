@@ -13,7 +13,6 @@ from clapsearch.audio import load_audio
 from clapsearch.classify import (
     classify,
     label_scores,
-    logit_scale,
     parse_labels,
 )
 from clapsearch.errors import AudioDecodeError, UsageError
@@ -25,7 +24,7 @@ LABELS = ["dog", "rain", "siren", "church bells"]
 def test_softmax_matches_reference_and_sums_to_one(words_embedder):
     files = esc50_files(3)
     results = classify(files, LABELS, embedder=words_embedder)
-    scale = logit_scale(words_embedder)
+    scale = words_embedder.logit_scale
     assert scale == pytest.approx(math.exp(float(words_embedder.model.logit_scale_a.detach())))
     prompts = words_embedder.embed_text([f"This is a sound of {lab}." for lab in LABELS])
     audio = words_embedder.embed_audio([load_audio(str(f), 48_000) for f in files])
@@ -90,7 +89,7 @@ def test_timeline_has_one_entry_per_window(words_embedder):
     assert set(res.to_dict()["timeline"][0]["labels"][0]) == {"label", "cosine"}
     # the whole file is scored as `embed_audio` embeds it (normalised mean of its windows)
     clip = words_embedder.embed_audio([wave])
-    whole = label_scores(clip, prompts, logit_scale(words_embedder))
+    whole = label_scores(clip, prompts, words_embedder.logit_scale)
     assert res.labels[0].score == pytest.approx(float(whole[0].max()), rel=1e-4)
     assert res.labels[0].cosine == pytest.approx(float((clip @ prompts.T).max()), abs=1e-5)
 

@@ -153,7 +153,7 @@ def test_missing_tool_skips_its_generator(tmp_path, monkeypatch, capsys):
 def test_package_default_model_halves_weights_and_still_loads(tiny_native_dir, tmp_path):
     import safetensors.torch
 
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
     from trainer.data_prep.package_default_model import package
 
     dest = package(tiny_native_dir, tmp_path / "assets" / "default_model")

@@ -65,7 +65,7 @@ def test_packaged_default_model_is_small_and_hears_the_demo_sounds():
 
     from clapsearch.assets import default_model_dir
     from clapsearch.audio import load_audio
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     folder = default_model_dir()
     if folder is None:

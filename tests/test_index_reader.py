@@ -9,11 +9,13 @@ import pytest
 from clapsearch.errors import IndexNotFoundError
 from clapsearch.index.ann_cache import AnnHeader, read_header, write_ann
 from clapsearch.index.reader import EXACT_SUBSET_MAX, IndexReader
-from clapsearch.index.schema import FileRecord, IndexConfig
+from clapsearch.index.schema import SCHEMA_VERSION, FileRecord, IndexConfig
 from clapsearch.index.vectors import exact_topk
+from clapsearch.sources import ModelIdentity
 from indexer.writer import IndexWriter
 
 DIM = 8
+MODEL = ModelIdentity(kind="test", name="", label="model", digest="1", dim=DIM)
 
 
 def _unit(rng, n, dim=DIM):
@@ -64,7 +66,7 @@ def _reference(store, q, k, allowed=None):
 
 @pytest.fixture()
 def store(tmp_path):
-    s = IndexWriter.create(tmp_path / "idx", "test-model@1", DIM, IndexConfig(hop_s=5.0))
+    s = IndexWriter.create(tmp_path / "idx", MODEL, IndexConfig(hop_s=5.0))
     yield s
     s.close()
 
@@ -78,8 +80,9 @@ def test_open_missing_index_is_one_sentence(tmp_path):
 
 def test_meta_roundtrip_and_readonly(store, tmp_path):
     ro = IndexReader.open(tmp_path / "idx")
-    assert ro.meta.model == "test-model@1" and ro.meta.dim == DIM
-    assert ro.meta.config.hop_s == 5.0 and ro.meta.schema_version == 1
+    assert ro.meta.model == "test:model@1" and ro.meta.dim == DIM
+    assert ro.meta.model_identity == MODEL
+    assert ro.meta.config.hop_s == 5.0 and ro.meta.schema_version == SCHEMA_VERSION
     assert not hasattr(ro, "add_file")  # every write lives in indexer.writer
     with pytest.raises(Exception, match="readonly"), ro.snapshot() as conn:  # and SQLite refuses
         conn.exec_driver_sql("DELETE FROM files")
@@ -195,4 +198,58 @@ def test_snapshot_isolated_from_concurrent_writer(store, tmp_path):
         assert len(reader.segment_ids_where()) == before
         assert reader.search(_unit(rng, 1), 10)[1].ravel().tolist().count(-1) == 10 - before
     assert len(reader.segment_ids_where()) == before + 1
+    reader.close()
+
+
+def _as_version_1(index_dir, model: str, source: str | None) -> None:
+    """Rewrite a fresh index's meta row the way the first release stored it."""
+    import sqlite3
+
+    con = sqlite3.connect(index_dir / "index.db")
+    con.execute("ALTER TABLE index_meta DROP COLUMN model_identity")
+    if source is None:  # the oldest databases had no model_source either
+        con.execute("ALTER TABLE index_meta DROP COLUMN model_source")
+        con.execute("UPDATE index_meta SET model = ?, schema_version = 1", (model,))
+    else:
+        con.execute(
+            "UPDATE index_meta SET model = ?, model_source = ?, schema_version = 1", (model, source)
+        )
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize(
+    "model,source,name",
+    [
+        ("clapsearch:default_model@0123456789ab", "default", "default"),  # the packaged alias
+        ("hf:laion/clap-htsat-unfused@0123456789ab", "", "laion/clap-htsat-unfused"),
+        ("hf:laion/clap-htsat-unfused@0123456789ab", None, "laion/clap-htsat-unfused"),
+        ("hf:my_local_copy@0123456789ab", "", ""),  # a folder name: not loadable by itself
+    ],
+)
+def test_version_1_indexes_read_and_migrate_transparently(tmp_path, model, source, name):
+    IndexWriter.create(tmp_path / "idx", MODEL, IndexConfig()).close()
+    _as_version_1(tmp_path / "idx", model, source)
+    with IndexReader.open(tmp_path / "idx") as ro:
+        identity = ro.meta.model_identity
+        assert ro.meta.model == model == identity.key and ro.meta.schema_version == 1
+        assert (identity.kind, identity.name, identity.dim) == (model.split(":")[0], name, DIM)
+    IndexWriter.open(tmp_path / "idx").close()  # the writer adds the column
+    with IndexReader.open(tmp_path / "idx") as ro:
+        assert ro.meta.model_identity == identity and ro.meta.schema_version == SCHEMA_VERSION
+
+
+def test_each_thread_reads_in_its_own_snapshot(store, tmp_path):
+    """A reader shared by threads: one thread's open snapshot neither leaks into another
+    thread's reads nor is moved by them (one SQLite connection per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    _fill(store, rng, n_files=3, per_file=1)
+    reader = IndexReader.open(tmp_path / "idx")
+    with ThreadPoolExecutor(1) as other, reader.snapshot():
+        before = len(reader.segment_ids_where())
+        store.add_file(_record("/late.wav"), [(0, 1)], _unit(rng, 1))
+        assert other.submit(lambda: len(reader.segment_ids_where())).result() == before + 1
+        assert len(reader.segment_ids_where()) == before  # this thread's snapshot held
     reader.close()

@@ -186,7 +186,7 @@ def test_model_mismatch_refused_then_reembed(
     assert s.indexed == 2
     with IndexReader.open(idx) as store:
         assert store.meta.model != tiny_embedder.identity
-        assert store.meta.model_source == str(tiny_clap_fusion_dir)
+        assert store.meta.model_identity.name == str(tiny_clap_fusion_dir)
     with pytest.raises(UsageError, match="hop"):
         _index(lib, idx, None, hop_s=2.5)
 

@@ -13,10 +13,12 @@ from clapsearch.index.ann_cache import read_ann, read_header
 from clapsearch.index.ann_search import RERANK_MIN, ann_search
 from clapsearch.index.schema import FileRecord, IndexConfig
 from clapsearch.index.vectors import exact_topk
+from clapsearch.sources import ModelIdentity
 from indexer.ann import build_ann, choose_type, text_like_probes, update_ann
 from indexer.writer import IndexWriter
 
 DIM = 32
+MODEL = ModelIdentity(kind="test", name="", label="m", dim=DIM)
 
 
 def _clustered(n, seed=0):
@@ -80,9 +82,7 @@ def _exact_scores(q, ids, vecs, got):
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_recall_on_text_queries_across_the_gap(tmp_path, kind):
     gap = _Gap()
-    store = IndexWriter.create(
-        tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind)
-    )
+    store = IndexWriter.create(tmp_path / kind, MODEL, IndexConfig(exact_threshold=1000, ann=kind))
     _add(store, gap.audio(4000, 20), 20)
     report = build_ann(store, gap.text(32, seed=1))  # the model's prompt embeddings
     assert report.index_type.startswith(kind) and report.recall_at_10 >= 0.95
@@ -109,9 +109,7 @@ def test_ivf_routing_reranks_the_pool_exactly(tmp_path):
     from clapsearch.index.ann_cache import write_ann
 
     gap = _Gap()
-    store = IndexWriter.create(
-        tmp_path / "r", "m", DIM, IndexConfig(exact_threshold=1000, ann="ivf")
-    )
+    store = IndexWriter.create(tmp_path / "r", MODEL, IndexConfig(exact_threshold=1000, ann="ivf"))
     _add(store, gap.audio(3000, 20), 20)
     build_ann(store, gap.text(32, seed=1))
     path = store.index_dir / "ann.faiss"
@@ -150,9 +148,7 @@ def test_stale_cache_with_routing_stays_exact_scored(tmp_path, kind):
     """Files added and removed after the build: removed ids never come back, added ones are
     found (searched exactly), every score is the exact cosine."""
     gap = _Gap()
-    store = IndexWriter.create(
-        tmp_path / kind, "m", DIM, IndexConfig(exact_threshold=1000, ann=kind)
-    )
+    store = IndexWriter.create(tmp_path / kind, MODEL, IndexConfig(exact_threshold=1000, ann=kind))
     _add(store, gap.audio(3000, 20), 20)
     build_ann(store, gap.text(32, seed=1))
     q = gap.text(20, seed=4)
@@ -172,7 +168,7 @@ def test_stale_cache_with_routing_stays_exact_scored(tmp_path, kind):
 
 def _store(tmp_path, kind, n=4000):
     config = IndexConfig(exact_threshold=1000, ann=kind)
-    store = IndexWriter.create(tmp_path / kind, "m", DIM, config)
+    store = IndexWriter.create(tmp_path / kind, MODEL, config)
     vecs = _clustered(n)
     per = 50
     for i in range(0, n, per):

@@ -218,3 +218,62 @@ def test_starved_filtered_ann_search_is_redone_exactly(
     )
     q = words_embedder.embed_text(["water flows in a stream"])[0]
     assert_same(hits, brute_force(stored, q, n_match, keep=lambda p: p.startswith(clotho)))
+
+
+def test_concurrent_searches_equal_sequential_ones(tmp_path, tiny_index, words_embedder):
+    """One Library shared by 8 threads (a server's workers): text, filtered, per-window and
+    stored-vector searches, through an ANN cache, give the sequential answers: the same files
+    and windows in the same order, scores equal to float rounding (a text forward on another
+    thread may round its last bit differently: ~1e-7 measured)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from indexer.ann import build_ann
+    from indexer.writer import IndexWriter
+
+    folder = tmp_path / "idx"
+    shutil.copytree(tiny_index[0], folder)
+    with IndexWriter.open(folder) as writer:
+        build_ann(writer)  # searches go through the FAISS cache
+    some_file = sorted(tiny_index[1])[0]
+    calls = [
+        lambda lib: lib.search("a dog barks in the rain", k=5),
+        lambda lib: lib.search("church bells ringing", k=3),
+        lambda lib: lib.search_segments("wind in the trees", k=6),
+        lambda lib: lib.search("rain", k=4, filters=SearchFilter(path_glob=f"{CLOTHO_DIR}/*")),
+        lambda lib: lib.similar_to(some_file, k=4),
+        lambda lib: lib.search(["birds", "a siren"], k=2),
+    ] * 4
+    with Library(folder, embedder=words_embedder, notify=lambda m: None) as lib:
+        expected = [call(lib) for call in calls]
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(3):
+                got = list(pool.map(lambda call: call(lib), calls))
+                for hits, want in zip(got, expected, strict=True):
+                    _assert_same_hits(hits, want)
+    assert any(len(hits) > 1 for hits in expected)  # not vacuous: real rankings compared
+
+
+def _assert_same_hits(hits, want):
+    if want and isinstance(want[0], list):  # a batch of queries
+        for h, w in zip(hits, want, strict=True):
+            _assert_same_hits(h, w)
+        return
+    assert [(h.path, h.start, h.end) for h in hits] == [(w.path, w.start, w.end) for w in want]
+    assert [h.score for h in hits] == pytest.approx([w.score for w in want], abs=1e-6)
+
+
+def test_threads_are_set_once_not_per_query(tiny_index, words_embedder, monkeypatch):
+    import clapsearch.threads
+
+    calls = []
+    real = clapsearch.threads.set_compute_threads
+    monkeypatch.setattr(clapsearch.threads, "set_compute_threads", lambda n: calls.append(n))
+    with Library(tiny_index[0], embedder=words_embedder, notify=lambda m: None) as lib:
+        for _ in range(3):
+            lib.search("a dog", k=2)
+    assert calls and set(calls) == {1} and len(calls) <= 2  # index opened, model checked
+    calls.clear()
+    with Library(tiny_index[0], embedder=words_embedder, threads=None) as lib:
+        lib.search("a dog", k=2)
+    assert calls == []
+    real(1)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from clapsearch.errors import ModelLoadError
-from clapsearch.loading import load_embedder
+from clapsearch.sources import load_embedder
 from tests.conftest import run_cli
 
 ROBERTA_VOCAB = 50265

@@ -105,8 +105,8 @@ def test_train_cli_writes_best_and_last_checkpoints_usable_as_models(tmp_path):
     from typer.testing import CliRunner
 
     from clapsearch.cli import app
-    from clapsearch.loading import load_embedder
     from clapsearch.models import read_checkpoint_meta
+    from clapsearch.sources import load_embedder
 
     manifest = _manifest(
         tmp_path / "m.jsonl", esc50_files(12), lambda i: "val" if i >= 8 else "train"

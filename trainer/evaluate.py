@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
     from trainer.config import DataSource
     from trainer.data import load_source
 

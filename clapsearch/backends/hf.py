@@ -14,6 +14,7 @@ import torch
 from clapsearch.config import AudioConfig
 from clapsearch.embedder import Embedder
 from clapsearch.errors import ModelLoadError
+from clapsearch.sources.identity import ModelIdentity, TextConfig
 
 
 def audio_config_from_preprocessor(pre: dict) -> AudioConfig:
@@ -44,17 +45,14 @@ def _read_preprocessor(folder: Path) -> dict:
 
 
 def _resolve_files(name_or_path: str) -> Path:
-    """Local directory or hub id -> the directory holding the checkpoint files.
+    """Local directory or hub id (`clapsearch.sources.transformers` recognised it) -> the
+    directory holding the checkpoint files.
 
     Never downloads when `HF_HUB_OFFLINE=1`; a missing offline copy is one clear sentence.
     """
     local = Path(name_or_path).expanduser()
     if local.is_dir():
-        if not (local / "config.json").exists():
-            raise ModelLoadError(f"{local} is not a model directory (no config.json).")
         return local
-    if local.suffix or name_or_path.startswith((".", "/", "~")):
-        raise ModelLoadError(f"Model path {name_or_path} does not exist.")
     try:
         from huggingface_hub import snapshot_download
 
@@ -112,7 +110,15 @@ class HFClapEmbedder(Embedder):
         self.dtype = dtype
         self.dim = int(model.config.projection_dim)
         label = name_or_path if not Path(name_or_path).expanduser().is_dir() else folder.name
-        self.identity = f"hf:{label}@{_weights_digest(folder)}"
+        self.model_identity = ModelIdentity(
+            kind="hf",
+            name=name_or_path,
+            label=label,
+            digest=_weights_digest(folder),
+            dim=self.dim,
+            audio=self.audio_config,
+            text=TextConfig(max_tokens=self.max_text_tokens),
+        )
         self.name_or_path = name_or_path
 
     @property
@@ -120,6 +126,12 @@ class HFClapEmbedder(Embedder):
         limit = getattr(self.tokenizer, "model_max_length", 512)
         positions = getattr(self.model.config.text_config, "max_position_embeddings", 514) - 2
         return int(min(limit, positions))
+
+    @property
+    def logit_scale(self) -> float:
+        """`exp(logit_scale_a)`: transformers' CLAP keeps one scale per direction; audio-to-text
+        is the one zero-shot classification uses."""
+        return float(self.model.logit_scale_a.detach().float().exp().cpu())
 
     def _audio_forward(self, features: torch.Tensor, is_longer: torch.Tensor) -> torch.Tensor:
         out = self.model.audio_model(

@@ -7,11 +7,13 @@ keeps it and retrained weights get a new one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from clapsearch.embedder import Embedder
+from clapsearch.sources.identity import ModelIdentity, TextConfig
 
 
 class NativeEmbedder(Embedder):
@@ -20,21 +22,22 @@ class NativeEmbedder(Embedder):
 
         folder = Path(name_or_path).expanduser().resolve()
         model, tokenizer, _ = load_checkpoint(folder, device="cpu")
-        identity = f"clapsearch:{folder.name}@{weights_digest(folder)}"
-        self._setup(model.to(device=device, dtype=dtype), tokenizer, device, dtype, identity)
+        model = model.to(device=device, dtype=dtype)
+        self._setup(model, tokenizer, device, dtype, name_or_path, folder.name)
+        self.model_identity = replace(self.model_identity, digest=weights_digest(folder))
         self.name_or_path = name_or_path
 
     @classmethod
-    def from_model(cls, model, tokenizer, identity: str = "clapsearch:in-memory") -> NativeEmbedder:
+    def from_model(cls, model, tokenizer, label: str = "in-memory") -> NativeEmbedder:
         """Wrap an in-memory `ClapsearchModel` (the trainer's validation uses the exact
         inference path: windows, averaging, normalisation). Puts the model in eval mode."""
         self = cls.__new__(cls)
         param = next(model.parameters())
-        self._setup(model, tokenizer, param.device, param.dtype, identity)
-        self.name_or_path = identity
+        self._setup(model, tokenizer, param.device, param.dtype, "", label)
+        self.name_or_path = label
         return self
 
-    def _setup(self, model, tokenizer, device, dtype: torch.dtype, identity: str) -> None:
+    def _setup(self, model, tokenizer, device, dtype: torch.dtype, name: str, label: str) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = model.config
@@ -42,7 +45,19 @@ class NativeEmbedder(Embedder):
         self.device = torch.device(device)
         self.dtype = dtype
         self.dim = int(model.config.embed_dim)
-        self.identity = identity
+        self.model_identity = ModelIdentity(
+            kind="clapsearch",
+            name=name,
+            label=label,
+            dim=self.dim,
+            audio=self.audio_config,
+            text=TextConfig(max_tokens=self.max_text_tokens),
+        )
+
+    @property
+    def logit_scale(self) -> float:
+        """The trained temperature, `exp(logit_scale)` clamped as in training."""
+        return float(self.model.scale().detach().float().cpu())
 
     @property
     def max_text_tokens(self) -> int:

@@ -89,7 +89,7 @@ def retrieval(
     """
     from clapsearch.datasets import read_name_list, restrict
     from clapsearch.eval import retrieval as bench
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     data = bench.load_retrieval_dataset(
         dataset.value, root, split, manifest, audio_pattern, audio_dir
@@ -128,8 +128,8 @@ def zeroshot(
     """
     from clapsearch.datasets import read_name_list, restrict
     from clapsearch.eval import zeroshot as bench
-    from clapsearch.loading import load_embedder
     from clapsearch.prompts import render
+    from clapsearch.sources import load_embedder
 
     data = bench.load_classification_dataset(dataset.value, root)
     if only is not None:

@@ -18,6 +18,8 @@ from clapsearch.cli import app
 from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
 from clapsearch.errors import UsageError
 
+SMALL_BATCH = 4  # text queries up to this many per call run on one compute thread
+
 JSON_HELP = (
     'Print JSON lines: one object {"query", "results": [{"path", "score", "start", "end"}]} '
     "per query, in the order the queries were given, results in rank order."
@@ -115,7 +117,9 @@ def query(
 
     filters = SearchFilter(glob, prefix, min_duration, max_duration)
     per_file = not segments
-    with Library(index, model, device=device, precision=precision) as lib:
+    # one compute thread for a few queries (`clapsearch.threads`); torch's pool for batches
+    threads = 1 if len(texts or ()) <= SMALL_BATCH else None
+    with Library(index, model, device=device, precision=precision, threads=threads) as lib:
         if texts:
             hits = (lib.search if per_file else lib.search_segments)(texts, k, filters)
             labels = list(texts)

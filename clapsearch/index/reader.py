@@ -46,6 +46,7 @@ from clapsearch.index.schema import (
     SegmentRecord,
 )
 from clapsearch.index.vectors import decode_vectors, exact_topk, topk_merge
+from clapsearch.sources.identity import ModelIdentity
 
 EXACT_SUBSET_MAX = 4096  # allowed_ids up to this many: exact search over their stored vectors
 CHUNK = 900  # SQLite host-parameter batch
@@ -62,7 +63,7 @@ class _View:
     fresh_vecs: np.ndarray  # (m, dim) float32
 
 
-def generation(conn) -> int:
+def read_generation(conn) -> int:
     return int(conn.execute(text("SELECT generation FROM index_meta WHERE id = 1")).scalar())
 
 
@@ -139,22 +140,23 @@ class IndexReader:
 
     def refresh_meta(self) -> IndexMeta:
         with self.snapshot() as conn:
-            row = conn.execute(
-                text(
-                    "SELECT model, dim, schema_version, index_type, recall_at_10, config_json, "
-                    "generation, db_uuid, model_source FROM index_meta WHERE id = 1"
-                )
-            ).one()
+            row = conn.execute(text("SELECT * FROM index_meta WHERE id = 1")).mappings().one()
+        if row.get("model_identity"):
+            identity = ModelIdentity.from_json(row["model_identity"])
+        else:  # a version 1 database (schema doc)
+            identity = ModelIdentity.from_legacy(
+                row["model"], row.get("model_source") or "", int(row["dim"])
+            )
         self.meta = IndexMeta(
-            model=row[0],
-            dim=int(row[1]),
-            schema_version=int(row[2]),
-            index_type=row[3],
-            recall_at_10=row[4],
-            config=from_dict(IndexConfig, json.loads(row[5])),
-            generation=int(row[6]),
-            db_uuid=row[7],
-            model_source=row[8] or "",
+            model=row["model"],
+            dim=int(row["dim"]),
+            schema_version=int(row["schema_version"]),
+            index_type=row["index_type"],
+            recall_at_10=row["recall_at_10"],
+            config=from_dict(IndexConfig, json.loads(row["config_json"])),
+            generation=int(row["generation"]),
+            db_uuid=row["db_uuid"],
+            model_identity=identity,
         )
         return self.meta
 
@@ -166,6 +168,11 @@ class IndexReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def generation(self) -> int:
+        """The database's generation: it moves with every change of the vectors."""
+        with self.snapshot() as conn:
+            return read_generation(conn)
 
     def snapshot(self):
         """`with reader.snapshot() as conn:` every read inside (on this thread) sees the
@@ -417,4 +424,4 @@ def _batch_selector(ids: np.ndarray):
     return faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
 
 
-__all__ = ["CHUNK", "EXACT_SUBSET_MAX", "IndexReader", "cache_delta", "generation"]
+__all__ = ["CHUNK", "EXACT_SUBSET_MAX", "IndexReader", "cache_delta", "read_generation"]

@@ -1,8 +1,12 @@
 """SQLAlchemy 2 schema of an index database and the typed records read from it.
 
 Tables (see docs/index-format.md for the commit protocol):
-- `index_meta`: one row: model identity (and the name/path it was loaded from), dim, schema version, `IndexConfig` JSON, a random
-  `db_uuid`, and `generation`, bumped by every transaction that adds or removes segments.
+- `index_meta`: one row: the model (`model`: its identity key; `model_identity`: the whole
+  `ModelIdentity` record as JSON, with the name to load it by), dim, schema version,
+  `IndexConfig` JSON, a random `db_uuid`, and `generation`, bumped by every transaction that
+  adds or removes segments. Version 1 databases have `model_source` (the name) instead of
+  `model_identity`; readers build the record from the two strings
+  (`ModelIdentity.from_legacy`), and the writer adds the column when it opens one.
 - `files`: one row per indexed file: path (unique), size, mtime_ns, content hash, duration,
   sample rate, channels.
 - `segments`: one row per window: file id (cascade delete), start/end seconds, and the vector
@@ -19,7 +23,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+from clapsearch.sources.identity import ModelIdentity
+
+SCHEMA_VERSION = 2  # 2: index_meta.model_identity
 DEFAULT_EXTENSIONS = (
     ".wav",
     ".flac",
@@ -66,7 +72,8 @@ class MetaRow(Base):
     schema_version: Mapped[int] = mapped_column(Integer)
     db_uuid: Mapped[str] = mapped_column(String(36))
     model: Mapped[str] = mapped_column(Text)
-    model_source: Mapped[str] = mapped_column(Text, default="")
+    model_source: Mapped[str] = mapped_column(Text, default="")  # version 1; kept for old readers
+    model_identity: Mapped[str] = mapped_column(Text, default="")  # ModelIdentity JSON
     dim: Mapped[int] = mapped_column(Integer)
     config_json: Mapped[str] = mapped_column(Text)
     generation: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,7 +127,7 @@ class IndexMeta:
     config: IndexConfig = field(default_factory=IndexConfig)
     generation: int = 0
     db_uuid: str = ""
-    model_source: str = ""  # what to pass to `load_embedder` to get `model` back
+    model_identity: ModelIdentity | None = None  # `model` as a record (`.name` loads it)
 
 
 @dataclass(frozen=True)

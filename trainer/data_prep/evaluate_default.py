@@ -83,7 +83,7 @@ def evaluate(
     robust: bool = True,
 ) -> dict:
     from clapsearch.eval.metrics import retrieval_scores
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     embedder = load_embedder(model, device="cpu", precision="fp32")
     esc = esc50_records(esc50_dir)

@@ -61,7 +61,7 @@ def portable_config(path: Path) -> None:
 
 def check_close(a: Path, b: Path, min_cos: float = 0.995) -> float:
     """Both checkpoints embed probe texts and a noise clip alike -> the worst cosine."""
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     rng = np.random.default_rng(0)
     worst = 1.0

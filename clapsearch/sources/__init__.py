@@ -1,0 +1,95 @@
+"""Model sources: every `--model` value becomes an `Embedder` here.
+
+    registry.py      `ModelSource`, `register_source`; sources are asked in order and each
+                     recognises a name BY CONTENT (a marker file, a config's model_type, a
+                     file's header), never by its file name alone
+    identity.py      `ModelIdentity`, the typed record an index stores for its model
+    default.py       the alias "default": the small model packaged with clapsearch
+    native.py        clapsearch checkpoint folders (`clapsearch.json`, written by the trainer)
+    transformers.py  transformers CLAP folders (`config.json`, model_type "clap") and hub ids
+
+A new checkpoint format is ONE new module here that calls `register_source` (see
+`registry`); nothing else changes: `load_embedder` asks the registry, and the "not a model
+clapsearch can load" sentence lists every registered format.
+
+Precedence of the name: the explicit `--model` value, then `$CLAPSEARCH_MODEL`, then
+"default".
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from clapsearch.sources.identity import ModelIdentity, TextConfig
+from clapsearch.sources.registry import (
+    ALL_PARTS,
+    ModelSource,
+    canonical_name,
+    find_source,
+    register_source,
+    sources,
+    supported_formats,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from clapsearch.embedder import Embedder
+
+DEFAULT_MODEL = "default"  # the packaged offline model: clapsearch/assets/default_model
+MODEL_ENV = "CLAPSEARCH_MODEL"
+
+
+def resolve_model_name(model: str | None) -> str:
+    """`--model`, else `$CLAPSEARCH_MODEL`, else "default"."""
+    return model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def load_embedder(
+    model: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    parts: Iterable[str] = ALL_PARTS,
+) -> Embedder:
+    """Load the model named by `model` (module doc) on `device` in `precision`.
+
+    `parts`: the towers the caller will use ("audio", "text"); a source may skip the others
+    (registry doc). Leaves torch's global grad mode alone: the embedders run under
+    `inference_mode`, and a trainer in the same process must keep its gradients."""
+    from clapsearch.device import resolve_device, resolve_dtype
+    from clapsearch.sources.registry import load_with_sources
+
+    name = resolve_model_name(model)
+    dev = resolve_device(device)
+    dtype = resolve_dtype(precision, dev)
+    _quiet_transformers()
+    return load_with_sources(name, dev, dtype, frozenset(parts))
+
+
+def _quiet_transformers() -> None:
+    """Weight-loading bars and warnings are noise on every CLI call."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+__all__ = [
+    "ALL_PARTS",
+    "DEFAULT_MODEL",
+    "MODEL_ENV",
+    "ModelIdentity",
+    "ModelSource",
+    "TextConfig",
+    "canonical_name",
+    "find_source",
+    "load_embedder",
+    "register_source",
+    "resolve_model_name",
+    "sources",
+    "supported_formats",
+]
