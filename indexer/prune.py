@@ -59,17 +59,6 @@ def prune_missing(index: str | os.PathLike | None) -> PruneSummary:
     return _drop(index, lambda p: not os.path.exists(p))
 
 
-def entries_under(index: str | os.PathLike | None, folder: str) -> int:
-    """How many indexed files lie at or under `folder` (to explain a vanished root)."""
-    from clapsearch.index.reader import IndexReader
-
-    index_dir = resolve_index_dir(index)
-    if not IndexReader.exists(index_dir):
-        return 0
-    with IndexReader.open(index_dir) as reader:
-        return reader.files_under(folder)
-
-
 def _drop(index, doomed) -> PruneSummary:
     from indexer.run import IndexOptions, IndexSummary, LazyEmbedder, refresh_ann, writer_lock
     from indexer.writer import IndexWriter
@@ -91,4 +80,4 @@ def _drop(index, doomed) -> PruneSummary:
     return PruneSummary(str(index_dir), removed, len(failures), summary.index_type)
 
 
-__all__ = ["PruneSummary", "entries_under", "prune_missing", "remove_paths", "under_any"]
+__all__ = ["PruneSummary", "prune_missing", "remove_paths", "under_any"]

@@ -215,9 +215,10 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
 
 def _vanished_root(root: str, index: str | None) -> str:
     """A root that does not exist: say so, and how to drop what the index still holds of it."""
-    from indexer.prune import entries_under
-
-    held = entries_under(index, root)
+    held = 0
+    if IndexReader.exists(resolve_index_dir(index)):
+        with IndexReader.open(index) as reader:
+            held = reader.files_under(root)
     if not held:
         return f"{root} does not exist."
     return (
