@@ -51,8 +51,15 @@ default-model-deps:
 	    ! command -v sox >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
 	  apt-get update && apt-get install -y $(DEFAULT_MODEL_APT); fi
 
+# Real recordings from Debian packages (downloaded with apt-get download, unpacked, never
+# installed) into $(DEBIAN_SOUNDS); licences and origins in its harvest.json.
+DEBIAN_SOUNDS ?= /work/cache/debian-sounds
+
 default-model-data: $(STAMP) default-model-deps
-	nice -n 10 $(BIN)/python -m trainer.data_prep.build_default_data --out $(DEFAULT_MODEL_DATA)
+	@test -d $(DEBIAN_SOUNDS)/pkgs || apt-get update
+	nice -n 10 $(BIN)/python -m trainer.data_prep.harvest_debian --fetch --cache $(DEBIAN_SOUNDS)
+	nice -n 10 $(BIN)/python -m trainer.data_prep.build_default_data --out $(DEFAULT_MODEL_DATA) \
+	    --debian $(DEBIAN_SOUNDS)/manifest.jsonl
 
 default-model: default-model-data
 	nice -n 10 $(BIN)/clapsearch train --config configs/default_model.yaml

@@ -256,3 +256,43 @@ def test_training_files_feed_the_training_record(tmp_path):
     (tmp_path / "copy.wav").write_bytes((audio / "1.wav").read_bytes())
     got = overlap(tmp_path, [str(tmp_path / "copy.wav"), str(audio / "2.wav")])
     assert got == {"known": True, "trained": 1, "evaluated": 2}
+
+
+def test_debian_records_split_and_cap(tmp_path):
+    from trainer.data_prep.build_default_data import debian_records
+
+    rows = [
+        {
+            "path": f"/x/g{k}.flac",
+            "caption": "a guitar",
+            "captions": ["a guitar"],
+            "source": "debian:kit",
+            "split": "train",
+            "package": "kit",
+            "member": f"g{k}",
+            "piece": 0,
+        }
+        for k in range(200)
+    ] + [
+        {
+            "path": f"/x/h{k}.flac",
+            "caption": "a dog",
+            "captions": ["a dog"],
+            "source": "debian:held",
+            "split": "test",
+            "package": "held",
+            "member": f"h{k}",
+            "piece": 0,
+        }
+        for k in range(5)
+    ]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recs = debian_records(manifest, per_caption=40)
+    splits = [r.split for r in recs]
+    assert splits.count("train") == 40
+    assert 0 < splits.count("val") < 30  # about 1 in 20 source files
+    assert splits.count("test") == 5 and all(
+        r.source == "debian:held" for r in recs if r.split == "test"
+    )
+    assert recs == debian_records(manifest, per_caption=40)  # deterministic

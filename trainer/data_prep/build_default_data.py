@@ -34,6 +34,7 @@ from trainer.data_prep.debian_fetch import DEFAULT_CACHE
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 VAL_EVERY = 20  # every 20th generated clip goes to validation
+DEBIAN_PER_CAPTION = 40  # training clips of one caption per Debian package
 
 
 @dataclass(frozen=True)
@@ -99,23 +100,33 @@ def real_records(cfg: BuildConfig) -> list[ClipRecord]:
     return records
 
 
-def debian_records(manifest: Path) -> list[ClipRecord]:
+def debian_records(manifest: Path, per_caption: int = DEBIAN_PER_CAPTION) -> list[ClipRecord]:
     """The harvested Debian clips: held-out packages are `test`; of the rest, every 20th
     *source file* (by a hash of package and member, so the pieces of one long file stay
-    together) is `val`."""
+    together) is `val`. A package gives at most `per_caption` training clips of one caption
+    (a drum kit's 300 "a guitar" chords would otherwise outweigh whole packages), chosen by
+    that hash."""
     if not manifest.is_file():
         log(f"skipping debian sounds: no {manifest} (run trainer.data_prep.harvest_debian)")
         return []
-    records = []
     with open(manifest, encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            split = d["split"]
-            if split == "train":
-                key = hashlib.sha1(f"{d['package']}/{d['member']}".encode()).digest()
-                split = "val" if key[0] % VAL_EVERY == 0 else "train"
-            records.append(ClipRecord(d["path"], tuple(d["captions"]), d["source"], split))
-    return records
+        rows = [json.loads(line) for line in f if line.strip()]
+
+    def key(d: dict) -> bytes:
+        return hashlib.sha1(f"{d['package']}/{d['member']}/{d['piece']}".encode()).digest()
+
+    records, taken = [], Counter()
+    for d in sorted(rows, key=key):
+        split = d["split"]
+        if split == "train":
+            member = hashlib.sha1(f"{d['package']}/{d['member']}".encode()).digest()
+            split = "val" if member[0] % VAL_EVERY == 0 else "train"
+        if split == "train":
+            taken[(d["package"], d["caption"])] += 1
+            if taken[(d["package"], d["caption"])] > per_caption:
+                continue
+        records.append(ClipRecord(d["path"], tuple(d["captions"]), d["source"], split))
+    return sorted(records, key=lambda r: r.path)
 
 
 def generated_records(cfg: BuildConfig) -> list[ClipRecord]:

@@ -83,7 +83,11 @@ def record_training_files(src: Path, staged: Path, base: Path = REPO) -> int:
     from trainer.data_prep.trained_on import training_files
 
     meta = json.loads((src / "clapsearch.json").read_text())
-    write_training_record(staged, training_files(meta["provenance"]["train_config"], base))
+    train_config = (meta.get("provenance") or {}).get("train_config")
+    if not train_config:
+        log(f"{src} records no training config: no trained_on.json written")
+        return 0
+    write_training_record(staged, training_files(train_config, base))
     return len(read_training_hashes(staged) or ())
 
 
