@@ -432,7 +432,7 @@ def main() -> None:
         if args.no_text and not args.cold
         else load_embedder(str(model_dir), device="cpu", precision="fp32")
     )
-    from clapsearch.sources import ModelIdentity
+    from clapsearch.identity import ModelIdentity
 
     synthetic = ModelIdentity(kind="bench", name=str(model_dir), label="synthetic", dim=DIM)
     model = embedder.model_identity if embedder is not None else synthetic

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from clapsearch.audio import BLOCK_FRAMES, mix_to_mono
 from clapsearch.errors import AudioDecodeError
+from clapsearch.pcm import BLOCK_FRAMES, mix_to_mono
 
 AV_PREROLL_S = 0.2  # decoded and dropped before a PyAV seek target (codec state warm-up)
 

@@ -28,7 +28,7 @@ from clapsearch.config import AudioConfig
 from clapsearch.features import clap_features, window_starts
 
 if TYPE_CHECKING:
-    from clapsearch.sources.identity import ModelIdentity
+    from clapsearch.identity import ModelIdentity
 
 
 class Embedder(abc.ABC):

@@ -1,10 +1,9 @@
-"""`python -m indexer DIR...` == `clapsearch index DIR...`."""
+"""`python -m indexer DIR...` == `clapsearch index DIR...` (the same command, run as is: the
+indexer builds on the library and never imports its CLI)."""
 
+import os
 import sys
 
-from clapsearch.cli import app
-from clapsearch.cli.common import run_app
-
 if __name__ == "__main__":
-    sys.argv = ["clapsearch", "index", *sys.argv[1:]]
-    run_app(app)
+    argv = [sys.executable, "-m", "clapsearch.cli", "index", *sys.argv[1:]]
+    os.execv(sys.executable, argv)

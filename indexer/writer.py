@@ -25,11 +25,11 @@ import numpy as np
 from sqlalchemy import text
 
 from clapsearch.config import to_dict
+from clapsearch.identity import ModelIdentity
 from clapsearch.index.paths import resolve_index_dir
 from clapsearch.index.reader import IndexReader, cache_delta, read_generation
 from clapsearch.index.schema import SCHEMA_VERSION, Base, FileRecord, IndexConfig
 from clapsearch.index.vectors import decode_vectors, encode_vectors
-from clapsearch.sources.identity import ModelIdentity
 
 
 class IndexWriter(IndexReader):

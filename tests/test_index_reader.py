@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from clapsearch.errors import IndexNotFoundError
+from clapsearch.identity import ModelIdentity
 from clapsearch.index.ann_cache import AnnHeader, read_header, write_ann
 from clapsearch.index.reader import EXACT_SUBSET_MAX, IndexReader
 from clapsearch.index.schema import SCHEMA_VERSION, FileRecord, IndexConfig
 from clapsearch.index.vectors import exact_topk
-from clapsearch.sources import ModelIdentity
 from indexer.writer import IndexWriter
 
 DIM = 8

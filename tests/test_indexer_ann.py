@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from clapsearch.identity import ModelIdentity
 from clapsearch.index.ann_cache import read_ann, read_header
 from clapsearch.index.ann_search import RERANK_MIN, ann_search
 from clapsearch.index.schema import FileRecord, IndexConfig
 from clapsearch.index.vectors import exact_topk
-from clapsearch.sources import ModelIdentity
 from indexer.ann import build_ann, choose_type, text_like_probes, update_ann
 from indexer.writer import IndexWriter
 

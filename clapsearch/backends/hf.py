@@ -14,7 +14,7 @@ import torch
 from clapsearch.config import AudioConfig
 from clapsearch.embedder import Embedder
 from clapsearch.errors import ModelLoadError
-from clapsearch.sources.identity import ModelIdentity, TextConfig
+from clapsearch.identity import ModelIdentity, TextConfig
 
 
 def audio_config_from_preprocessor(pre: dict) -> AudioConfig:

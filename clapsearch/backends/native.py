@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from clapsearch.embedder import Embedder
-from clapsearch.sources.identity import ModelIdentity, TextConfig
+from clapsearch.identity import ModelIdentity, TextConfig
 
 
 class NativeEmbedder(Embedder):

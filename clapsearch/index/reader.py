@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from clapsearch.config import from_dict
 from clapsearch.errors import IndexNotFoundError
+from clapsearch.identity import ModelIdentity
 from clapsearch.index.ann_cache import AnnCache, read_ann, read_header
 from clapsearch.index.ann_search import ann_search
 from clapsearch.index.db import Database
@@ -46,7 +47,6 @@ from clapsearch.index.schema import (
     SegmentRecord,
 )
 from clapsearch.index.vectors import decode_vectors, exact_topk, topk_merge
-from clapsearch.sources.identity import ModelIdentity
 
 EXACT_SUBSET_MAX = 4096  # allowed_ids up to this many: exact search over their stored vectors
 CHUNK = 900  # SQLite host-parameter batch

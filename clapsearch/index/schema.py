@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from clapsearch.sources.identity import ModelIdentity
+from clapsearch.identity import ModelIdentity
 
 SCHEMA_VERSION = 2  # 2: index_meta.model_identity
 DEFAULT_EXTENSIONS = (

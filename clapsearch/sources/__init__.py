@@ -3,10 +3,12 @@
     registry.py      `ModelSource`, `register_source`; sources are asked in order and each
                      recognises a name BY CONTENT (a marker file, a config's model_type, a
                      file's header), never by its file name alone
-    identity.py      `ModelIdentity`, the typed record an index stores for its model
     default.py       the alias "default": the small model packaged with clapsearch
     native.py        clapsearch checkpoint folders (`clapsearch.json`, written by the trainer)
     transformers.py  transformers CLAP folders (`config.json`, model_type "clap") and hub ids
+
+What a source loads is an `Embedder` whose `model_identity` (`clapsearch.identity`) says which
+weights it holds and how to load them again; indexes store that record.
 
 A new checkpoint format is ONE new module here that calls `register_source` (see
 `registry`); nothing else changes: `load_embedder` asks the registry, and the "not a model
@@ -21,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from clapsearch.sources.identity import ModelIdentity, TextConfig
+from clapsearch.identity import ModelIdentity, TextConfig
 from clapsearch.sources.registry import (
     ALL_PARTS,
     ModelSource,

@@ -70,7 +70,7 @@ def _discover() -> None:
         if _discovered:
             return
         for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-            if not info.name.startswith("_") and info.name not in ("identity", "registry"):
+            if not info.name.startswith("_") and info.name != "registry":
                 importlib.import_module(f"clapsearch.sources.{info.name}")
         _discovered = True
 
