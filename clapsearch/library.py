@@ -118,6 +118,7 @@ class Library:
         self._device = device
         self._precision = precision
         self._embedder = embedder
+        self._text_embedder: Embedder | None = None  # text side only (`text_embedder`)
         self._store = None
         self._checked = False
         self._threads = threads
@@ -147,20 +148,36 @@ class Library:
                 self._load_embedder()
         return self._embedder
 
+    @property
+    def text_embedder(self) -> Embedder:
+        """The model for text queries: the whole model once it is loaded (or was given), else
+        only its text side (`parts={"text"}`), which a clapsearch checkpoint loads without
+        its audio tower or transformers: text queries answer fast from a cold start."""
+        if self._embedder is not None:
+            return self.embedder
+        if self._text_embedder is None:
+            with self._lock:
+                if self._text_embedder is None:
+                    self._text_embedder = self._load(("text",))
+        return self._text_embedder
+
     def _load_embedder(self) -> None:
         if self._embedder is None:
-            from clapsearch.sources import load_embedder, resolve_model_name
-
-            name = self._model_arg or self.store.meta.model_identity.name
-            name = name or resolve_model_name(None)  # an index that never recorded a name
-            embedder = load_embedder(name, device=self._device, precision=self._precision)
-            self._check_model(embedder, name)
-            self._set_threads()  # torch is loaded now
-            self._embedder = embedder
+            self._embedder = self._load(("audio", "text"))
         elif not self._checked:  # a caller's own model: it must still be the index's
             self._check_model(self._embedder)
             self._set_threads()
         self._checked = True
+
+    def _load(self, parts: tuple[str, ...]) -> Embedder:
+        from clapsearch.sources import load_embedder, resolve_model_name
+
+        name = self._model_arg or self.store.meta.model_identity.name
+        name = name or resolve_model_name(None)  # an index that never recorded a name
+        embedder = load_embedder(name, device=self._device, precision=self._precision, parts=parts)
+        self._check_model(embedder, name)
+        self._set_threads()  # torch is loaded now
+        return embedder
 
     def _set_threads(self) -> None:
         if self._threads is not None:
@@ -218,8 +235,9 @@ class Library:
         single = isinstance(text, str)
         texts = [text] if single else list(text)
         self._searchable()
-        texts = check_queries(texts, self.embedder, self.notify)
-        vectors = self.embedder.embed_text(texts)
+        embedder = self.text_embedder
+        texts = check_queries(texts, embedder, self.notify)
+        vectors = embedder.embed_text(texts)
         hits = self.search_vectors(vectors, k, filters, per_file=per_file)
         return hits[0] if single else hits
 

@@ -1,9 +1,11 @@
-"""The transformers-free text tower gives the full model's text vectors (fast text queries)."""
+"""The transformers-free text side of clapsearch checkpoints (fast text queries) gives the full
+model's text vectors, with the same identity."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -17,26 +19,25 @@ TEXTS = [
 ]
 
 
-def _both(folder):
-    import torch
+def _both(name):
+    from clapsearch.backends.native_text import NativeTextEmbedder
+    from clapsearch.sources import load_embedder
 
-    from clapsearch.backends.native import NativeEmbedder
-    from clapsearch.backends.native_text import NativeTextTower
-    from clapsearch.device import resolve_device
-
-    full = NativeEmbedder(str(folder), resolve_device("cpu"), torch.float32)
-    return NativeTextTower(folder, full.identity), full
+    full = load_embedder(str(name), device="cpu", precision="fp32")
+    fast = load_embedder(str(name), device="cpu", precision="fp32", parts=["text"])
+    assert isinstance(fast, NativeTextEmbedder)  # the source chose the transformers-free path
+    assert fast.model_identity == full.model_identity  # an index accepts either
+    return fast, full
 
 
 def test_default_model_text_vectors_match_the_full_model():
-    from clapsearch.assets import default_model_dir
-
-    fast, full = _both(default_model_dir())
+    fast, full = _both("default")
     a, b = fast.embed_text(TEXTS), full.embed_text(TEXTS)
     assert a.shape == b.shape == (len(TEXTS), full.dim)
     assert np.min(np.sum(a * b, axis=1)) > 0.99999
     assert [fast.count_tokens(t) for t in TEXTS] == [full.count_tokens(t) for t in TEXTS]
     assert fast.max_text_tokens == full.max_text_tokens
+    assert fast.logit_scale == pytest.approx(full.logit_scale, rel=1e-5)
     # a batch never changes a text's vector
     assert np.allclose(fast.embed_text(TEXTS[:1])[0], a[0], atol=1e-6)
 
@@ -65,19 +66,24 @@ def test_tiny_checkpoint_with_cls_pooling_and_linear_head(tmp_path):
     assert not np.allclose(a[0], a[1], atol=1e-3)  # different texts, different vectors
 
 
-def test_non_bert_text_towers_are_refused_so_callers_fall_back(tmp_path, tiny_native_dir):
-    import shutil
+def test_towers_it_cannot_reproduce_fall_back_to_the_whole_model(tmp_path, tiny_native_dir):
+    import torch
 
-    from clapsearch.backends.native_text import NativeTextTower, UnsupportedTextTower
+    from clapsearch.backends.native import NativeEmbedder
+    from clapsearch.backends.native_text import NativeTextEmbedder, UnsupportedTextTower
+    from clapsearch.sources import load_embedder
 
-    folder = tmp_path / "roberta-like"
-    shutil.copytree(tiny_native_dir, folder)
-    cfg_file = folder / "text_config" / "config.json"
-    cfg = json.loads(cfg_file.read_text())
-    cfg["model_type"] = "roberta"
-    cfg_file.write_text(json.dumps(cfg))
+    cpu = torch.device("cpu")
+    roberta = tmp_path / "roberta-like"
+    shutil.copytree(tiny_native_dir, roberta)
+    cfg_file = roberta / "text_config" / "config.json"
+    cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "model_type": "roberta"}))
     with pytest.raises(UnsupportedTextTower):
-        NativeTextTower(folder, "x")
-    (folder / "tokenizer" / "tokenizer.json").unlink()
+        NativeTextEmbedder(str(roberta), cpu, torch.float32)
+    no_json = tmp_path / "no-tokenizer-json"
+    shutil.copytree(tiny_native_dir, no_json)
+    (no_json / "tokenizer" / "tokenizer.json").unlink()
     with pytest.raises(UnsupportedTextTower):
-        NativeTextTower(folder, "x")
+        NativeTextEmbedder(str(no_json), cpu, torch.float32)
+    got = load_embedder(str(no_json), device="cpu", precision="fp32", parts=["text"])
+    assert isinstance(got, NativeEmbedder)

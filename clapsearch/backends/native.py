@@ -7,7 +7,6 @@ keeps it and retrained weights get a new one.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,15 +15,33 @@ from clapsearch.embedder import Embedder
 from clapsearch.identity import ModelIdentity, TextConfig
 
 
+def checkpoint_identity(folder: Path, name: str, config, max_tokens: int) -> ModelIdentity:
+    """The identity of the checkpoint in `folder` loaded by `name` (whole or text only: the
+    same record, so an index accepts either)."""
+    from clapsearch.models.checkpoint import weights_digest
+
+    return ModelIdentity(
+        kind="clapsearch",
+        name=name,
+        label=folder.name,
+        digest=weights_digest(folder),
+        dim=int(config.embed_dim),
+        audio=config.audio,
+        text=TextConfig(max_tokens=max_tokens),
+    )
+
+
 class NativeEmbedder(Embedder):
     def __init__(self, name_or_path: str, device: torch.device, dtype: torch.dtype):
-        from clapsearch.models.checkpoint import load_checkpoint, weights_digest
+        from clapsearch.models.checkpoint import load_checkpoint
 
         folder = Path(name_or_path).expanduser().resolve()
         model, tokenizer, _ = load_checkpoint(folder, device="cpu")
         model = model.to(device=device, dtype=dtype)
         self._setup(model, tokenizer, device, dtype, name_or_path, folder.name)
-        self.model_identity = replace(self.model_identity, digest=weights_digest(folder))
+        self.model_identity = checkpoint_identity(
+            folder, name_or_path, self.config, self.max_text_tokens
+        )
         self.name_or_path = name_or_path
 
     @classmethod

@@ -1,40 +1,39 @@
 """The text half of a clapsearch checkpoint, loaded without transformers (fast text queries).
 
-A text query needs the tokenizer, the text encoder and the text projection head: about a
-tenth of the work of loading the whole model, and none of transformers' import cost. This
-loader reads only the `text_encoder.*` and `text_projection.*` tensors from
-`model.safetensors`, tokenises with the `tokenizers` library from `tokenizer/tokenizer.json`,
-and runs the encoder with `clapsearch.models.bert_inference`. It gives the same vectors as the
-full `NativeEmbedder` (tests/test_bert_inference.py) and has the same `identity`, so an index
-accepts it. Checkpoints it cannot reproduce exactly (a non-BERT text tower, no
-`tokenizer.json`) raise `UnsupportedTextTower`; callers then load the full model.
+A text query needs the tokenizer, the text encoder and the text projection head: a fraction
+of the work of loading the whole model, and none of transformers' import cost (several
+seconds: it pulls in torch._dynamo). `NativeTextEmbedder` reads only the `text_encoder.*` and
+`text_projection.*` tensors of `model.safetensors`, tokenises with the `tokenizers` library
+from `tokenizer/tokenizer.json` and runs the encoder with `clapsearch.models.bert_inference`.
+It gives the full `NativeEmbedder`'s text vectors (tests/test_bert_inference.py) and has the
+same identity, so an index accepts it; its audio side is absent (it is loaded for
+`parts={"text"}` only). Checkpoints it cannot reproduce exactly (a non-BERT text tower, no
+`tokenizer.json`) raise `UnsupportedTextTower`; the source then loads the whole model.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
+from clapsearch.embedder import Embedder
 from clapsearch.models.bert_inference import BertInference, BertShape, UnsupportedTextTower
 
 ENCODER_PREFIX = "text_encoder.hf_model."
 HEAD_PREFIX = "text_projection."
 
 
-class NativeTextTower:
-    """`embed_text` / `count_tokens` of a clapsearch checkpoint directory (see module doc)."""
+class NativeTextEmbedder(Embedder):
+    """`embed_text` / `count_tokens` of a clapsearch checkpoint directory (module doc)."""
 
-    text_batch_size = 64
-
-    def __init__(self, folder: str | Path, identity: str, device: torch.device | None = None):
+    def __init__(self, name_or_path: str, device: torch.device, dtype: torch.dtype):
         from safetensors import safe_open
         from tokenizers import Tokenizer
 
+        from clapsearch.backends.native import checkpoint_identity
         from clapsearch.models.checkpoint import (
             TEXT_CONFIG_DIR,
             TOKENIZER_DIR,
@@ -43,18 +42,17 @@ class NativeTextTower:
         )
         from clapsearch.models.clap import projection_head
 
-        folder = Path(folder).expanduser()
+        folder = Path(name_or_path).expanduser().resolve()
         config, _ = read_checkpoint_meta(folder)
         tokenizer_file = folder / TOKENIZER_DIR / "tokenizer.json"
         if not tokenizer_file.is_file():
             raise UnsupportedTextTower("the checkpoint has no tokenizer.json")
         hf_config = json.loads((folder / TEXT_CONFIG_DIR / "config.json").read_text())
         shape = BertShape.from_hf_config(hf_config)
-        self.device = device or torch.device("cpu")
         with safe_open(str(folder / WEIGHTS_FILE), framework="pt", device="cpu") as fh:
             keys = list(fh.keys())
             encoder = {
-                k[len(ENCODER_PREFIX) :]: fh.get_tensor(k)
+                k[len(ENCODER_PREFIX) :]: fh.get_tensor(k).to(device)
                 for k in keys
                 if k.startswith(ENCODER_PREFIX)
             }
@@ -63,45 +61,59 @@ class NativeTextTower:
                 for k in keys
                 if k.startswith(HEAD_PREFIX)
             }
+            raw_scale = float(fh.get_tensor("logit_scale")) if "logit_scale" in keys else None
         self.encoder = BertInference(shape, encoder)
         self.head = projection_head(config.projection, shape.hidden_size, config.embed_dim)
         self.head.load_state_dict(head_state, strict=True)
-        self.head.eval()
+        self.head.to(device).eval()
         self.pooling = config.text_encoder.pooling
+        self.config = config
+        self.audio_config = config.audio
+        self.device = torch.device(device)
+        self.dtype = torch.float32  # text-only runs are small: full precision, exact parity
         self.dim = int(config.embed_dim)
-        self.identity = identity
         positions = int(hf_config.get("max_position_embeddings", 512))
-        self.max_text_tokens = min(positions, int(config.text_encoder.max_length), 512)
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.enable_truncation(self.max_text_tokens)
-        self._tokenizer.enable_padding(pad_id=shape.pad_token_id)
+        self._max_tokens = min(positions, int(config.text_encoder.max_length), 512)
+        self._scale = (
+            min(math.exp(raw_scale), config.logit_scale_max) if raw_scale is not None else 100.0
+        )
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(self._max_tokens)
+        self.tokenizer.enable_padding(pad_id=shape.pad_token_id)
         self._counter = Tokenizer.from_file(str(tokenizer_file))
         self._counter.no_truncation()
         self._counter.no_padding()
+        self.model_identity = checkpoint_identity(folder, name_or_path, config, self._max_tokens)
+        self.name_or_path = name_or_path
+
+    @property
+    def max_text_tokens(self) -> int:
+        return self._max_tokens
+
+    @property
+    def logit_scale(self) -> float:
+        return self._scale
 
     def count_tokens(self, text: str) -> int:
-        """Tokens the text needs before truncation (to tell users a query was cut)."""
-        return len(self._counter.encode(text).ids)
+        with self._lock:
+            return len(self._counter.encode(text).ids)
 
-    @torch.inference_mode()
-    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
-        """Strings -> `(N, dim)` float32 unit vectors, in order."""
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        outs = []
-        for lo in range(0, len(texts), self.text_batch_size):
-            encodings = self._tokenizer.encode_batch(texts[lo : lo + self.text_batch_size])
-            ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-            mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-            hidden = self.encoder(ids, mask)
-            if self.pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                m = mask.to(hidden.dtype).unsqueeze(-1)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-            outs.append(F.normalize(self.head(pooled).float(), dim=-1))
-        return torch.cat(outs).numpy()
+    def _audio_forward(self, features: torch.Tensor, is_longer: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this model was loaded for text only (parts={'text'})")
+
+    def _text_forward(self, texts: list[str]) -> torch.Tensor:
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = torch.tensor([e.ids for e in encodings], dtype=torch.long, device=self.device)
+        mask = torch.tensor(
+            [e.attention_mask for e in encodings], dtype=torch.long, device=self.device
+        )
+        hidden = self.encoder(ids, mask)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = mask.to(hidden.dtype).unsqueeze(-1)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return self.head(pooled)
 
 
-__all__ = ["NativeTextTower", "UnsupportedTextTower"]
+__all__ = ["NativeTextEmbedder", "UnsupportedTextTower"]

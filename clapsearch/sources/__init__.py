@@ -65,8 +65,10 @@ def load_embedder(
     name = resolve_model_name(model)
     dev = resolve_device(device)
     dtype = resolve_dtype(precision, dev)
-    _quiet_transformers()
-    return load_with_sources(name, dev, dtype, frozenset(parts))
+    parts = frozenset(parts)
+    if parts != frozenset({"text"}):  # a text-only load may never import transformers
+        _quiet_transformers()
+    return load_with_sources(name, dev, dtype, parts)
 
 
 def _quiet_transformers() -> None:

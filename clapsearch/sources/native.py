@@ -15,6 +15,13 @@ def is_checkpoint_folder(name: str) -> bool:
 
 
 def _load(name, device, dtype, parts):
+    if parts == frozenset({"text"}):  # text queries: the text side alone, no transformers
+        from clapsearch.backends.native_text import NativeTextEmbedder, UnsupportedTextTower
+
+        try:
+            return NativeTextEmbedder(name, device, dtype)
+        except UnsupportedTextTower:
+            pass  # a text tower it cannot reproduce exactly: load the whole model
     from clapsearch.backends.native import NativeEmbedder
 
     return NativeEmbedder(name, device, dtype)
