@@ -277,3 +277,28 @@ def test_threads_are_set_once_not_per_query(tiny_index, words_embedder, monkeypa
         lib.search("a dog", k=2)
     assert calls == []
     real(1)
+
+
+def test_text_queries_load_only_the_text_side_of_a_clapsearch_checkpoint(tmp_path, tiny_native_dir):
+    """A cold text query needs no audio tower (issue 12): the Library loads the text side
+    alone, which the index accepts (same identity) and which ranks exactly as the full model;
+    a query by sound then loads the whole model."""
+    from conftest import esc50_files
+
+    from clapsearch.backends.native import NativeEmbedder
+    from clapsearch.backends.native_text import NativeTextEmbedder
+    from clapsearch.sources import load_embedder
+
+    full = load_embedder(str(tiny_native_dir), device="cpu", precision="fp32")
+    write_test_index(tmp_path / "idx", full, esc50_files(8))
+    with Library(tmp_path / "idx", device="cpu", precision="fp32") as cold:
+        got = cold.search(["a dog barks", "rain"], k=5)
+        assert isinstance(cold.text_embedder, NativeTextEmbedder)
+        assert cold._embedder is None  # the audio tower was never loaded
+        cold.search_audio(esc50_files(1)[0], k=2)
+        assert isinstance(cold.embedder, NativeEmbedder)
+    with Library(tmp_path / "idx", embedder=full) as warm:
+        want = warm.search(["a dog barks", "rain"], k=5)
+    for a, b in zip(got, want, strict=True):
+        assert [h.path for h in a] == [h.path for h in b]
+        np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
