@@ -18,6 +18,7 @@ from clapsearch.cli import classify, query  # noqa: E402,F401
 from clapsearch.cli import index  # noqa: E402,F401
 from clapsearch.cli import remove  # noqa: E402,F401
 from clapsearch.cli import train  # noqa: E402,F401
+from clapsearch.cli import serve  # noqa: E402,F401
 # fmt: on
 
 

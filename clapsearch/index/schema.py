@@ -154,6 +154,16 @@ class FileRecord:
 
 
 @dataclass(frozen=True)
+class IndexedFile:
+    """A `files` row with its id and its windows' time spans (what the server shows)."""
+
+    id: int
+    record: FileRecord
+    indexed_at: float
+    spans: tuple[tuple[float, float], ...]  # (start_s, end_s) of each window, in time order
+
+
+@dataclass(frozen=True)
 class FailureRecord:
     path: str
     reason: str

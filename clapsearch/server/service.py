@@ -1,0 +1,211 @@
+"""`SearchService`: everything the routes do, over the same library API as the CLI.
+
+JSON shapes are the CLI's `--json` ones (`clapsearch query`, `classify`, `status`), so scripts
+read both alike; a search hit additionally carries `file_id` (what the audio, peaks and
+similar endpoints take) and `duration` (the whole file's, seconds):
+
+    {"query": str, "results": [{"path", "score", "start", "end", "file_id", "duration"}]}
+
+Thread model: one `Library` shared by every request thread, every call into it under
+`self._lock` (the Library is not thread-safe yet; see the package doc). Each search runs inside
+one store snapshot, so a hit's `file_id` and `duration` come from the same index state as the
+hit itself: an index being written by another process (`clapsearch index`) is seen file by
+file, never half a file, and new files appear without a restart (the store follows the
+database's generation).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from clapsearch.errors import UsageError
+from clapsearch.library import Library, check_queries
+from clapsearch.ranking import SearchFilter, SearchHit
+from clapsearch.server.config import ServerConfig
+from clapsearch.server.errors import NotFound
+from clapsearch.store_schema import IndexedFile
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search request's common knobs (validated by `SearchService.check`)."""
+
+    k: int = 10
+    filters: SearchFilter = SearchFilter()
+    segments: bool = False
+
+
+class SearchService:
+    def __init__(self, config: ServerConfig, embedder=None):
+        self.config = config
+        self._notes: list[str] = []
+        self.lib = Library(
+            config.index,
+            config.model,
+            device=config.device,
+            precision=config.precision,
+            embedder=embedder,
+            notify=self._notes.append,
+        )
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self.lib.close()
+
+    def warm(self) -> None:
+        """Open the index and load the model now (first request fast), one text encode too."""
+        with self._lock:
+            self.lib.store.status()
+            self.lib.embedder.embed_text(["warm up"])
+
+    # --- checks ----------------------------------------------------------------------------
+    def check(self, query: Query) -> Query:
+        limit = self.config.max_k
+        if not 1 <= query.k <= limit:
+            raise UsageError(f"k must be between 1 and {limit}, not {query.k}.")
+        query.filters.validate()
+        return query
+
+    def check_texts(self, texts: Sequence[str]) -> list[str]:
+        if len(texts) > self.config.max_queries:
+            raise UsageError(
+                f"At most {self.config.max_queries} queries per request, not {len(texts)}."
+            )
+        for text in texts:
+            if len(text) > self.config.max_query_chars:
+                raise UsageError(
+                    f"A query is at most {self.config.max_query_chars} characters long."
+                )
+        return check_queries(list(texts))
+
+    # --- searches --------------------------------------------------------------------------
+    def search_text(self, texts: Sequence[str], query: Query) -> dict[str, Any]:
+        texts = self.check_texts(texts)
+        query = self.check(query)
+        with self._lock, self.lib.store.snapshot():
+            self._notes.clear()
+            find = self.lib.search_segments if query.segments else self.lib.search
+            hits = find(texts, query.k, query.filters)
+            return self._payload(texts, hits)
+
+    def search_waveform(self, label: str, path: str, wave: np.ndarray, query: Query):
+        """An uploaded clip (already decoded at the model's rate) -> the search payload; the
+        clip's own file is left out when it is in the index (same bytes)."""
+        query = self.check(query)
+        with self._lock, self.lib.store.snapshot():
+            self._notes.clear()
+            hits = self.lib.search_audio(
+                path, query.k, query.filters, per_file=not query.segments, waveform=wave
+            )
+            return self._payload([label], [hits])
+
+    def expected_rate(self) -> int:
+        with self._lock:
+            return int(self.lib.embedder.sample_rate)
+
+    def similar(self, file_id: int, at: float | None, query: Query) -> dict[str, Any]:
+        query = self.check(query)
+        with self._lock, self.lib.store.snapshot():
+            self._notes.clear()
+            info = self._file(file_id)
+            hits = self.lib.similar_to(
+                info.record.path, query.k, query.filters, per_file=not query.segments, at=at
+            )
+            return self._payload([info.record.path], [hits])
+
+    def _payload(self, labels: Sequence[str], hits: Sequence[list[SearchHit]]) -> dict:
+        """Inside the search's snapshot: hits -> the CLI's objects plus ids and durations."""
+        paths = [h.path for hits_ in hits for h in hits_]
+        known = self.lib.store.files_by_path(paths)
+        out = []
+        for label, results in zip(labels, hits, strict=True):
+            rows = []
+            for h in results:
+                if h.path not in known:  # cannot happen inside one snapshot; never a bad id
+                    continue
+                fid, duration = known[h.path]
+                rows.append(dict(h.to_dict(), file_id=fid, duration=duration))
+            out.append({"query": label, "results": rows})
+        return {"queries": out, "notes": list(self._notes)}
+
+    # --- files, classification, status ----------------------------------------------------
+    def _file(self, file_id: int) -> IndexedFile:
+        info = self.lib.store.file_info(file_id)
+        if info is None:
+            raise NotFound(f"No indexed file has id {file_id}.")
+        return info
+
+    def indexed_file(self, file_id: int) -> IndexedFile:
+        with self._lock:
+            return self._file(file_id)
+
+    def file(self, file_id: int) -> dict[str, Any]:
+        info = self.indexed_file(file_id)
+        r = info.record
+        return {
+            "file_id": info.id,
+            "path": r.path,
+            "name": os.path.basename(r.path),
+            "folder": os.path.dirname(r.path),
+            "duration": r.duration_s,
+            "sample_rate": r.sample_rate,
+            "channels": r.channels,
+            "size": r.size,
+            "indexed_at": info.indexed_at,
+            "segments": [{"start": a, "end": b} for a, b in info.spans],
+        }
+
+    def classify(
+        self,
+        file_id: int,
+        labels: Sequence[str],
+        template: str | None,
+        multi_label: bool,
+        top: int | None,
+        timeline: bool,
+    ) -> dict[str, Any]:
+        """The CLI's `classify --json` object for one indexed file, plus its `file_id`."""
+        from clapsearch.classify import classify
+
+        if len(labels) > 256:
+            raise UsageError(f"At most 256 labels, not {len(labels)}.")
+        kw = {} if template is None else {"template": template}
+        with self._lock:
+            info = self._file(file_id)
+            (result,) = classify(
+                [info.record.path],
+                list(labels),
+                multi_label=multi_label,
+                top=top,
+                timeline=timeline,
+                embedder=self.lib.embedder,
+                **kw,
+            )
+        return dict(result.to_dict(), file_id=file_id)
+
+    def status(self) -> dict[str, Any]:
+        """`clapsearch status --json`, plus the index folder."""
+        with self._lock:
+            payload = self.lib.store.status().to_json()
+        return dict(payload, index=str(self.lib.path))
+
+    def failures(self) -> dict[str, Any]:
+        """`clapsearch status --errors --json`'s `errors` list."""
+        with self._lock:
+            fails = self.lib.store.failures()
+        return {"errors": [{"path": f.path, "reason": f.reason, "detail": f.detail} for f in fails]}
+
+    def folders(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self.lib.store.folders()
+        return {"folders": [{"folder": f, "files": n} for f, n in rows]}
+
+
+__all__ = ["Query", "SearchService"]
