@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test test-fast demo lint bench clean
+.PHONY: install test test-fast demo lint bench bench-serve clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q -ra
+
+# The browser test (tests/test_server_browser.py) drives Debian's Chromium with Playwright;
+# no browser is ever downloaded by Playwright.
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
@@ -36,6 +41,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_embed.py
+
+bench-serve: $(STAMP)
+	nice -n 10 $(BIN)/python benchmarks/bench_serve.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -500,3 +500,21 @@ def test_discovery_file(tiny_index, words_embedder, tmp_path):
         assert discovery.read(idx) == info
         assert not list(idx.glob("server.json.tmp*"))
     assert not path.exists()  # removed on shutdown
+
+
+# --- the command -----------------------------------------------------------------------------
+def test_serve_command_errors_are_one_sentence(tiny_index, tmp_path, capsys):
+    import socket
+
+    from conftest import run_cli
+
+    code, _, err = run_cli(["serve", "--index", str(tmp_path / "none")], capsys)
+    assert code == 1 and err.startswith("error: No index at") and err.count("\n") == 1
+    code, _, err = run_cli(["serve", "--index", str(tiny_index[0]), "--token", "a b"], capsys)
+    assert code == 2 and "token" in err and err.count("\n") == 1
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        code, _, err = run_cli(["serve", "--index", str(tiny_index[0]), "--port", port], capsys)
+    assert code == 1 and "pick another with --port" in err and err.count("\n") == 1

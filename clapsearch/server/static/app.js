@@ -23,6 +23,7 @@ let playing = -1;
 let seq = 0;            // latest request wins
 let typingTimer = 0;
 const peaks = new Map(); // file id -> Promise of the peaks answer
+let libraryRoot = "";    // the deepest folder holding every indexed file
 
 // --- URL state -------------------------------------------------------------------------
 function fromURL() {
@@ -54,6 +55,12 @@ function navigate(v, push) {
 
 window.addEventListener("popstate", (e) => {
   view = (e.state && e.state.view) || fromURL();
+  if (e.state && e.state.dropped && e.state.answer) {  // a search by a dropped file: no URL
+    ++seq;
+    syncControls(view);
+    show(e.state.answer, `sounds like ${e.state.dropped}`, 0);
+    return;
+  }
   run(view);
 });
 
@@ -114,6 +121,7 @@ async function searchFile(file) {
       method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" },
     });
     if (mine !== seq) return;
+    history.replaceState({ view: v, dropped: file.name, answer }, "", toURL(v));
     show(answer, `sounds like ${file.name}`, performance.now() - t0);
   } catch (err) {
     if (mine === seq) showError(err.message);
@@ -158,7 +166,7 @@ function show(answer, what, ms) {
   ui.exports.hidden = hits.length === 0;
   const n = hits.length;
   ui.count.textContent = n
-    ? `${n} ${n === 1 ? "sound" : "sounds"} for ${what} · ${Math.round(ms)} ms`
+    ? `${n} ${n === 1 ? "sound" : "sounds"} for ${what}${ms ? ` · ${Math.round(ms)} ms` : ""}`
     : `No sounds match ${what}${view.folder ? " in this folder" : ""}.`;
   document.title = `${what} · clapsearch`;
   for (const note of answer.notes || []) showError(note);
@@ -173,7 +181,7 @@ function makeRow(hit, i) {
   li.id = `hit-${i}`;
   $(".name", li).textContent = basename(hit.path);
   $(".name", li).title = hit.path;
-  $(".folder", li).textContent = dirname(hit.path);
+  $(".folder", li).textContent = shortFolder(dirname(hit.path));
   $(".folder", li).title = dirname(hit.path);
   $(".score", li).textContent = hit.score.toFixed(3);
   $(".span", li).textContent = `at ${clock(hit.start)}–${clock(hit.end)}`;
@@ -408,6 +416,10 @@ async function loadFolders() {
     }
     const all = [...total.keys()].sort();
     const root = commonRoot(folders.map((f) => f.folder));
+    libraryRoot = root;
+    document.querySelectorAll("#results .hit").forEach((li, i) => {
+      if (hits[i]) $(".folder", li).textContent = shortFolder(dirname(hits[i].path));
+    });
     const options = all.filter((f) => f.length >= root.length).map((f) => {
       const rel = f === root ? f : f.slice(root.length).replace(/^\//, "");
       const depth = f === root ? 0 : rel.split("/").length;
@@ -423,6 +435,13 @@ function ensureFolderOption(folder) {
   if (folder && ![...ui.folder.options].some((o) => o.value === folder)) {
     ui.folder.add(new Option(folder, folder));
   }
+}
+
+// A folder as people name it: from the library's top folder down ("sounds/animals").
+function shortFolder(folder) {
+  if (!libraryRoot || (folder !== libraryRoot && !folder.startsWith(libraryRoot + "/"))) return folder;
+  const top = dirname(libraryRoot) === "/" ? libraryRoot : libraryRoot.slice(dirname(libraryRoot).length + 1);
+  return top + folder.slice(libraryRoot.length);
 }
 
 function commonRoot(paths) {
