@@ -21,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+from clapsearch.atomic import atomic_open
 from clapsearch.server.config import ServerConfig
 
 FILE_NAME = "server.json"
@@ -47,17 +48,11 @@ def write(config: ServerConfig, model: str) -> Path | None:
     if config.needs_token:
         payload["token"] = config.token
     path = discovery_path(config.index)
-    tmp = path.with_name(f"{FILE_NAME}.tmp-{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_open(path, "w") as fh:  # a mkstemp file: 0600 from its creation
             os.fchmod(fh.fileno(), 0o600)
             json.dump(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError:
-        tmp.unlink(missing_ok=True)
         return None
     return path
 
