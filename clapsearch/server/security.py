@@ -13,7 +13,8 @@ microseconds), applied to every request before any route:
    T`, the `clapsearch_token` cookie, or `?token=T` in the URL. A page opened with `?token=T`
    gets the cookie (HttpOnly, SameSite=Strict), so its audio elements and fetches need no
    token in their URLs. Compared in constant time.
-4. Every answer gets a Content-Security-Policy allowing only this origin (no inline script,
+4. Every answer gets a `Server-Timing: app;dur=<ms>` header (time in the server until the
+   answer starts: benchmarks tell server time from transport), and a Content-Security-Policy allowing only this origin (no inline script,
    no external anything), nosniff, no referrer, no framing.
 
 Errors (`install_error_handlers`): library and server errors become their status
@@ -27,6 +28,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
@@ -97,9 +99,13 @@ class Guard:
                     "latin-1"
                 )
 
+        started = time.perf_counter()
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 extra = list(SECURITY_HEADERS)
+                took = (time.perf_counter() - started) * 1e3
+                extra.append((b"server-timing", f"app;dur={took:.2f}".encode()))
                 if set_cookie is not None:
                     extra.append((b"set-cookie", set_cookie))
                 message = dict(message, headers=list(message.get("headers", [])) + extra)

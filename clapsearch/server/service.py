@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from clapsearch.errors import UsageError
-from clapsearch.library import Library, check_queries
+from clapsearch.library import Library, check_queries, few_threads
 from clapsearch.ranking import SearchFilter, SearchHit
 from clapsearch.server.config import ServerConfig
 from clapsearch.server.errors import NotFound
@@ -63,7 +63,9 @@ class SearchService:
         """Open the index and load the model now (first request fast), one text encode too."""
         with self._lock:
             self.lib.store.status()
-            self.lib.embedder.embed_text(["warm up"])
+            embedder = self.lib.embedder
+            with few_threads(1):
+                embedder.embed_text(["warm up"])
 
     # --- checks ----------------------------------------------------------------------------
     def check(self, query: Query) -> Query:
