@@ -6,7 +6,7 @@ bounded load test, with the default model.
 
 For each size: an index of synthetic window vectors (random files of 1-19 windows, each file a
 cone around its own direction, dim = the default model's) written through
-`IndexStore.add_file` and recorded as built with the packaged default model, its FAISS cache
+`IndexWriter.add_file` and recorded as built with the packaged default model, its FAISS cache
 built by the indexer's own `indexer.ann.build_ann` (flat up to 50k windows, HNSW beyond, tuned
 on the model's real text vectors). The vectors are synthetic; the text encoding is real: every
 query below runs the default model's text tower.
@@ -68,14 +68,15 @@ QUERIES = [
 
 def build_index(folder: Path, n_segments: int, embedder) -> None:
     """~`n_segments` synthetic windows, the default model's identity, the indexer's cache."""
-    from clapsearch.store import FileRecord, IndexConfig, IndexStore
+    from clapsearch.index.schema import FileRecord, IndexConfig
     from indexer.ann import PROBE_TEXTS, build_ann
+    from indexer.writer import IndexWriter
 
     if folder.exists():
         shutil.rmtree(folder)
     rng = np.random.default_rng(0)
     dim, written, f, t0 = embedder.dim, 0, 0, time.perf_counter()
-    with IndexStore.create(folder, embedder.identity, dim, IndexConfig(), "default") as store:
+    with IndexWriter.create(folder, embedder.model_identity, IndexConfig()) as store:
         while written < n_segments:
             with store.snapshot():  # one transaction for many files: bulk load
                 for _ in range(2000):

@@ -247,14 +247,19 @@ class Library:
         k: int = 10,
         filters: SearchFilter | None = None,
         per_file: bool = True,
+        waveform: np.ndarray | None = None,
     ) -> list[SearchHit]:
         """Audio file -> the `k` most similar indexed files, the file itself left out when it
-        is in the index (same resolved path, or same content)."""
+        is in the index (same resolved path, or same content). `waveform`: the file already
+        decoded at the model's rate, `(samples,)` float32 (the server decodes uploads in a
+        child process with a timeout); else it is decoded here."""
         from clapsearch.audio import load_audio
 
         self._searchable()
         embedder = self.embedder
-        query = embedder.embed_audio([load_audio(str(path), embedder.sample_rate)])
+        if waveform is None:
+            waveform = load_audio(str(path), embedder.sample_rate)
+        query = embedder.embed_audio([waveform])
         is_query = _SameFile(path, self._file_id(path))
         return self.search_vectors(query, k, filters, per_file=per_file, exclude=[is_query])[0]
 
@@ -264,15 +269,26 @@ class Library:
         k: int = 10,
         filters: SearchFilter | None = None,
         per_file: bool = True,
+        at: float | None = None,
     ) -> list[SearchHit]:
         """An indexed file -> the `k` most similar other files, from its stored window vectors
-        (their renormalised mean: the whole file). No model is loaded."""
+        (their renormalised mean: the whole file; with `at` seconds, only the window that
+        starts last at or before `at`: one segment). No model is loaded."""
         self._searchable()
         fid = self._file_id(path_in_index)
         if fid is None:
             raise UsageError(f"{path_in_index} is not in the index at {self.path}.")
-        _, vectors = self.store.file_vectors(path_in_index)
-        query = mean_direction(vectors)[None, :]
+        with self.store.snapshot():  # the vectors and the spans of one version of the file
+            _, vectors = self.store.file_vectors(path_in_index)
+            info = self.store.file_info(fid) if at is not None else None
+        if at is None:
+            query = mean_direction(vectors)[None, :]
+        else:
+            starts = [s for s, _ in info.spans] if info is not None else []
+            if not starts or not 0 <= at <= info.record.duration_s:
+                raise UsageError(f"{at} s is not a time inside {path_in_index}.")
+            i = max(j for j, s in enumerate(starts) if s <= at) if at >= starts[0] else 0
+            query = vectors[i][None, :]
         return self.search_vectors(
             query, k, filters, per_file=per_file, exclude=[_SameFile(None, fid)]
         )[0]

@@ -16,8 +16,8 @@ import soundfile as sf
 from conftest import CLOTHO_DIR, esc50_files, write_test_index
 
 from clapsearch.classify import classify
+from clapsearch.index.ranking import SearchFilter
 from clapsearch.library import Library
-from clapsearch.ranking import SearchFilter
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -521,3 +521,24 @@ def test_serve_command_errors_are_one_sentence(tiny_index, tmp_path, capsys):
         port = str(busy.getsockname()[1])
         code, _, err = run_cli(["serve", "--index", str(tiny_index[0]), "--port", port], capsys)
     assert code == 1 and "pick another with --port" in err and err.count("\n") == 1
+
+
+def test_concurrent_requests_get_their_own_answers(client):
+    """The shared Library serves request threads at once (no server-wide lock): each answer
+    is the one its query gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = ["dog", "rain on a roof", "church bells", "wind", "a door", "birds", "water"]
+    alone = {
+        q: client.get("/api/search", params={"q": q, "k": 5}).json()["queries"][0] for q in queries
+    }
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda q: client.get("/api/search", params={"q": q, "k": 5}).json()["queries"][0],
+                queries * 4,
+            )
+        )
+    for answer in answers:
+        want = alone[answer["query"]]
+        assert [h["path"] for h in answer["results"]] == [h["path"] for h in want["results"]]

@@ -45,7 +45,7 @@ def serve(
     """Serve a page to search, browse and listen, and a REST API (docs/api.md), with the
     model loaded once. Binds 127.0.0.1 by default; stops with Ctrl-C."""
     from clapsearch.cli.query import _require_index
-    from clapsearch.paths import resolve_index_dir
+    from clapsearch.index.paths import resolve_index_dir
 
     if port > 65535:
         raise UsageError(f"The port must be at most 65535, not {port}.")

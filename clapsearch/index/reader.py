@@ -41,7 +41,9 @@ from clapsearch.index.paths import (
 )
 from clapsearch.index.schema import (
     FailureRecord,
+    FileRecord,
     IndexConfig,
+    IndexedFile,
     IndexMeta,
     IndexStatus,
     SegmentRecord,
@@ -366,6 +368,52 @@ class IndexReader:
                     dict(t=target, n=len(inside), inside=inside),
                 ).scalar()
             )
+
+    def file_info(self, file_id: int) -> IndexedFile | None:
+        """One indexed file by id, with its windows' spans; None when no file has that id."""
+        with self.snapshot() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT path, size, mtime_ns, content_hash, duration_s, sample_rate, "
+                    "channels, indexed_at FROM files WHERE id = :f"
+                ),
+                dict(f=int(file_id)),
+            ).first()
+            if row is None:
+                return None
+            spans = conn.execute(
+                text("SELECT start_s, end_s FROM segments WHERE file_id = :f ORDER BY start_s, id"),
+                dict(f=int(file_id)),
+            ).all()
+        record = FileRecord(
+            row[0], int(row[1]), int(row[2]), row[3], float(row[4]), int(row[5]), int(row[6])
+        )
+        return IndexedFile(
+            int(file_id), record, float(row[7]), tuple((float(a), float(b)) for a, b in spans)
+        )
+
+    def files_by_path(self, paths: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """Stored path -> (file id, duration_s) for those of `paths` in the index."""
+        wanted = sorted(set(paths))
+        out: dict[str, tuple[int, float]] = {}
+        with self.snapshot() as conn:
+            for lo in range(0, len(wanted), CHUNK):
+                chunk = wanted[lo : lo + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.exec_driver_sql(
+                    f"SELECT path, id, duration_s FROM files WHERE path IN ({marks})", tuple(chunk)
+                )
+                out.update((r[0], (int(r[1]), float(r[2]))) for r in rows)
+        return out
+
+    def folders(self) -> list[tuple[str, int]]:
+        """Every folder holding indexed files, sorted, with how many files it holds directly."""
+        counts: dict[str, int] = {}
+        with self.snapshot() as conn:
+            for (path,) in conn.execute(text("SELECT path FROM files")):
+                folder = os.path.dirname(path)
+                counts[folder] = counts.get(folder, 0) + 1
+        return sorted(counts.items())
 
     def file_vectors(self, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         """`(segment ids (n,) int64, vectors (n, dim) float32)` of one indexed file, in time

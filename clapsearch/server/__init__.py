@@ -14,10 +14,10 @@ Modules, one concern each:
 - `discovery.py` `<index>/server.json`: how other clapsearch commands find a running server.
 - `app.py`       the app factory that wires the above; `static/` holds the page.
 
-Thread model: FastAPI runs the (sync) routes on a thread pool. The shared `Library` is NOT
-thread-safe (one SQLite connection, lazily loaded model), so `SearchService` serialises every
-call into it with one lock; a search is a few ms, so the lock costs little at the loads this
-serves (docs/benchmarks.md). Audio streaming and peaks read files without the lock.
+Thread model: FastAPI runs the (sync) routes on a thread pool, all sharing one
+`clapsearch.library.Library`, which is thread-safe (each thread reads the index through its own
+SQLite connection; model forwards take the Embedder's lock; torch and FAISS run one thread per
+query, set once). Audio streaming and peaks read files through their own descriptors.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from clapsearch.index.schema import IndexedFile
 from clapsearch.server.errors import FileChanged, NotFound, TooLarge
-from clapsearch.store_schema import IndexedFile
 
 CHUNK = 1 << 16
 WAV_HEADER = 44

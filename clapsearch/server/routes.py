@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from clapsearch.ranking import SearchFilter
+from clapsearch.index.ranking import SearchFilter
 from clapsearch.server import audio_stream, uploads
 from clapsearch.server.peaks import MAX_BUCKETS, MIN_BUCKETS
 from clapsearch.server.service import Query as SearchQuery

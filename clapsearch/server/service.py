@@ -6,9 +6,10 @@ similar endpoints take) and `duration` (the whole file's, seconds):
 
     {"query": str, "results": [{"path", "score", "start", "end", "file_id", "duration"}]}
 
-Thread model: one `Library` shared by every request thread, every call into it under
-`self._lock` (the Library is not thread-safe yet; see the package doc). Each search runs inside
-one store snapshot, so a hit's `file_id` and `duration` come from the same index state as the
+Thread model: one `Library` shared by every request thread (it is thread-safe: each thread
+reads through its own SQLite connection, model forwards take the Embedder's lock; see
+`clapsearch.library`). Notes for the client are collected per thread. Each search runs inside
+one snapshot (of its thread's connection), so a hit's `file_id` and `duration` come from the same index state as the
 hit itself: an index being written by another process (`clapsearch index`) is seen file by
 file, never half a file, and new files appear without a restart (the store follows the
 database's generation).
@@ -25,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from clapsearch.errors import UsageError
-from clapsearch.library import Library, check_queries, few_threads
-from clapsearch.ranking import SearchFilter, SearchHit
+from clapsearch.index.ranking import SearchFilter, SearchHit
+from clapsearch.index.schema import IndexedFile
+from clapsearch.library import Library, check_queries
 from clapsearch.server.config import ServerConfig
 from clapsearch.server.errors import NotFound
-from clapsearch.store_schema import IndexedFile
 
 
 @dataclass(frozen=True)
@@ -44,28 +45,31 @@ class Query:
 class SearchService:
     def __init__(self, config: ServerConfig, embedder=None):
         self.config = config
-        self._notes: list[str] = []
+        self._local = threading.local()  # .notes: what this thread's request was told
         self.lib = Library(
             config.index,
             config.model,
             device=config.device,
             precision=config.precision,
             embedder=embedder,
-            notify=self._notes.append,
+            notify=self._note,
         )
-        self._lock = threading.Lock()
+
+    def _note(self, message: str) -> None:
+        self._notes().append(message)
+
+    def _notes(self) -> list[str]:
+        if not hasattr(self._local, "notes"):
+            self._local.notes = []
+        return self._local.notes
 
     def close(self) -> None:
-        with self._lock:
-            self.lib.close()
+        self.lib.close()
 
     def warm(self) -> None:
         """Open the index and load the model now (first request fast), one text encode too."""
-        with self._lock:
-            self.lib.store.status()
-            embedder = self.lib.embedder
-            with few_threads(1):
-                embedder.embed_text(["warm up"])
+        self.lib.store.status()
+        self.lib.embedder.embed_text(["warm up"])
 
     # --- checks ----------------------------------------------------------------------------
     def check(self, query: Query) -> Query:
@@ -91,8 +95,8 @@ class SearchService:
     def search_text(self, texts: Sequence[str], query: Query) -> dict[str, Any]:
         texts = self.check_texts(texts)
         query = self.check(query)
-        with self._lock, self.lib.store.snapshot():
-            self._notes.clear()
+        with self.lib.store.snapshot():
+            self._notes().clear()
             find = self.lib.search_segments if query.segments else self.lib.search
             hits = find(texts, query.k, query.filters)
             return self._payload(texts, hits)
@@ -101,21 +105,20 @@ class SearchService:
         """An uploaded clip (already decoded at the model's rate) -> the search payload; the
         clip's own file is left out when it is in the index (same bytes)."""
         query = self.check(query)
-        with self._lock, self.lib.store.snapshot():
-            self._notes.clear()
+        with self.lib.store.snapshot():
+            self._notes().clear()
             hits = self.lib.search_audio(
                 path, query.k, query.filters, per_file=not query.segments, waveform=wave
             )
             return self._payload([label], [hits])
 
     def expected_rate(self) -> int:
-        with self._lock:
-            return int(self.lib.embedder.sample_rate)
+        return int(self.lib.embedder.sample_rate)
 
     def similar(self, file_id: int, at: float | None, query: Query) -> dict[str, Any]:
         query = self.check(query)
-        with self._lock, self.lib.store.snapshot():
-            self._notes.clear()
+        with self.lib.store.snapshot():
+            self._notes().clear()
             info = self._file(file_id)
             hits = self.lib.similar_to(
                 info.record.path, query.k, query.filters, per_file=not query.segments, at=at
@@ -135,7 +138,7 @@ class SearchService:
                 fid, duration = known[h.path]
                 rows.append(dict(h.to_dict(), file_id=fid, duration=duration))
             out.append({"query": label, "results": rows})
-        return {"queries": out, "notes": list(self._notes)}
+        return {"queries": out, "notes": list(self._notes())}
 
     # --- files, classification, status ----------------------------------------------------
     def _file(self, file_id: int) -> IndexedFile:
@@ -145,8 +148,7 @@ class SearchService:
         return info
 
     def indexed_file(self, file_id: int) -> IndexedFile:
-        with self._lock:
-            return self._file(file_id)
+        return self._file(file_id)
 
     def file(self, file_id: int) -> dict[str, Any]:
         info = self.indexed_file(file_id)
@@ -179,34 +181,29 @@ class SearchService:
         if len(labels) > 256:
             raise UsageError(f"At most 256 labels, not {len(labels)}.")
         kw = {} if template is None else {"template": template}
-        with self._lock:
-            info = self._file(file_id)
-            (result,) = classify(
-                [info.record.path],
-                list(labels),
-                multi_label=multi_label,
-                top=top,
-                timeline=timeline,
-                embedder=self.lib.embedder,
-                **kw,
-            )
+        info = self._file(file_id)
+        (result,) = classify(
+            [info.record.path],
+            list(labels),
+            multi_label=multi_label,
+            top=top,
+            timeline=timeline,
+            embedder=self.lib.embedder,
+            **kw,
+        )
         return dict(result.to_dict(), file_id=file_id)
 
     def status(self) -> dict[str, Any]:
         """`clapsearch status --json`, plus the index folder."""
-        with self._lock:
-            payload = self.lib.store.status().to_json()
-        return dict(payload, index=str(self.lib.path))
+        return dict(self.lib.store.status().to_json(), index=str(self.lib.path))
 
     def failures(self) -> dict[str, Any]:
         """`clapsearch status --errors --json`'s `errors` list."""
-        with self._lock:
-            fails = self.lib.store.failures()
+        fails = self.lib.store.failures()
         return {"errors": [{"path": f.path, "reason": f.reason, "detail": f.detail} for f in fails]}
 
     def folders(self) -> dict[str, Any]:
-        with self._lock:
-            rows = self.lib.store.folders()
+        rows = self.lib.store.folders()
         return {"folders": [{"folder": f, "files": n} for f, n in rows]}
 
 
