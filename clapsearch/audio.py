@@ -14,7 +14,7 @@ Long files are never loaded whole by the windowed paths:
   the result equals the same slice of a whole-file decode to ~1e-6 (float rounding of the
   filter tails; PyAV AAC: ~1e-3, the decoder state after a seek differs slightly).
 - `iter_windows` streams the file in blocks through a `soxr.ResampleStream` (whose output equals
-  one-shot `soxr.resample` exactly) and cuts windows on the `features.window_starts` grid, so
+  one-shot `soxr.resample` exactly) and cuts windows on the `window_starts` grid, so
   its windows are exactly the slices the Embedder cuts from `load_audio(path, sr)`.
   Memory: about one window plus one block whatever the file's length.
 
@@ -28,11 +28,20 @@ partway goes on through PyAV from that frame (decoded from the start, so the sam
 whole-file PyAV decode's), a decode short of the header's exact length is truncated, and a cut
 file fails before anything is decoded or yielded (WAV/AIFF chunk sizes, FLAC's last block).
 
+Hostile headers: memory never follows what a header claims. Streamed blocks are bounded in
+*target* samples (`_block_frames`: a WAV whose header says 1 Hz would otherwise turn one
+64 Ki-frame read into 3 G samples at 48 kHz); a sample rate outside [`MIN_SAMPLE_RATE`,
+`MAX_SAMPLE_RATE`] is `not_audio`; a file longer than `max_duration_s()` (24 h, or
+`$CLAPSEARCH_MAX_DURATION_S`) is `too_long`, from its header before anything is decoded and
+again while decoding when the header has no length or understates it. Non-regular files
+(FIFOs, devices, sockets) are refused from `stat` alone, never opened: opening a FIFO blocks.
+
 Every failure is one `AudioDecodeError(path, reason)`; no LibsndfileError, FFmpeg error or
 OSError leaks. Reasons: missing, empty (0 bytes, or 0 samples decoded), truncated (header
 parses, data cut or corrupt; also a WAV whose data chunk runs past the end of the file, which
 libsndfile would silently shorten), not_audio (bytes of no known audio container),
-unsupported_codec (a known container, no decoder), unreadable (permission, directory, I/O).
+unsupported_codec (a known container, no decoder), unreadable (permission, directory, FIFO or
+device, symlink loop, I/O), too_long (over the duration limit).
 
 Measured decode cost, `load_audio(path)` / `load_audio(path, 48000)` of 10 s 44.1 kHz clips,
 best of 30 on this 2-core CPU shared with other jobs (noisy): mono FLAC 3.8 / 6.5 ms, mono WAV
@@ -46,6 +55,7 @@ ms against open alone 0.15 ms, best of 3 over 100 ESC-50 clips; a full decode is
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -59,12 +69,17 @@ import soundfile as sf
 import soxr
 
 from clapsearch.errors import AudioDecodeError
-from clapsearch.features import window_starts
 from clapsearch.pcm import BLOCK_FRAMES, mix_to_mono
 
 RESAMPLE_QUALITY = "HQ"
 TAIL_FRAMES = 4096  # decoded at the end of a FLAC before streaming it: cut-file check (one block)
 CONTEXT_S = 0.05  # resampler context read around a seeked window (HQ filter tails are < 10 ms)
+
+# Sanity limits on what a header may claim (module doc, "Hostile headers").
+MIN_SAMPLE_RATE = 1_000  # below this a "sample rate" is a lie or not sound
+MAX_SAMPLE_RATE = 768_000  # the highest rate any real converter produces
+MAX_DURATION_ENV = "CLAPSEARCH_MAX_DURATION_S"
+DEFAULT_MAX_DURATION_S = 24 * 3600.0
 
 # Leading bytes of containers we know are audio (or may carry audio): a file that starts with
 # one of these but does not decode is "truncated" (or "unsupported_codec"), anything else is
@@ -102,6 +117,19 @@ class AudioWindow:
     waveform: np.ndarray
 
 
+def window_starts(n_samples: int, window: int, hop: int | None = None) -> list[int]:
+    """Start samples of the windows that cover a clip: every `hop` (default: `window`) from 0,
+    plus one window flush with the end when the grid leaves a tail, so no window is mostly
+    padding. A clip no longer than `window` has the single start 0."""
+    hop = hop or window
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
 def _is_mpeg(head: bytes) -> bool:
     """MP3 (ID3 tag or MPEG frame sync) or ADTS AAC."""
     return head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0)
@@ -111,18 +139,42 @@ def _looks_like_audio(head: bytes) -> bool:
     return _is_mpeg(head) or any(head[o : o + len(m)] == m for o, m in _MAGIC)
 
 
-def _precheck(path: str) -> bytes:
-    """Open the file ourselves so missing/empty/unreadable are told apart from decoder noise.
-    Returns its first 64 bytes."""
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, word in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return word
+    return "not a regular file"
+
+
+def check_regular_file(path: str) -> os.stat_result:
+    """`stat` (following symlinks) -> the result when `path` is a regular file; else the
+    AudioDecodeError its reading would end in, decided without opening it (opening a FIFO
+    blocks until a writer comes; a device may never end)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise AudioDecodeError(path, "missing") from None
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise AudioDecodeError(path, "unreadable", "a loop of symbolic links") from None
         raise AudioDecodeError(path, "unreadable", e.strerror or str(e)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise AudioDecodeError(path, "unreadable", "it is a directory")
-    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioDecodeError(path, "unreadable", f"it is {_file_kind(st.st_mode)}")
+    return st
+
+
+def _precheck(path: str) -> bytes:
+    """Open the file ourselves so missing/empty/unreadable are told apart from decoder noise.
+    Returns its first 64 bytes."""
+    st = check_regular_file(path)
+    if st.st_size == 0:
         raise AudioDecodeError(path, "empty", "0 bytes")
     try:
         with open(path, "rb") as fh:
@@ -291,9 +343,56 @@ def _check_wav_sizes(path: str, f: sf.SoundFile) -> None:
             raise AudioDecodeError(path, "truncated", f"{d - a} bytes of audio data missing")
 
 
+def max_duration_s() -> float:
+    """The longest file decoded, in seconds: `$CLAPSEARCH_MAX_DURATION_S`, else 24 h."""
+    raw = os.environ.get(MAX_DURATION_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_DURATION_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        from clapsearch.errors import UsageError
+
+        raise UsageError(f"${MAX_DURATION_ENV} must be a positive number of seconds, not {raw!r}.")
+    return value
+
+
+def _too_long(path: str, seconds: float, limit: float) -> AudioDecodeError:
+    return AudioDecodeError(
+        path,
+        "too_long",
+        f"{seconds / 3600:.1f} h, over the {limit / 3600:.1f} h limit for one file; split it, "
+        f"or raise the limit with ${MAX_DURATION_ENV}",
+    )
+
+
+def _frame_limit(src) -> int:
+    """Source frames past which `src` is over the duration limit."""
+    return int(max_duration_s() * src.sample_rate)
+
+
+def _block_frames(sr: int, target: int) -> int:
+    """Source frames per streamed read, so that neither the read nor its resampled output
+    exceeds about `BLOCK_FRAMES` samples (a 1 Hz header upsampled to 48 kHz would otherwise
+    make one block 48,000 times larger than what was read)."""
+    return max(1, min(BLOCK_FRAMES, BLOCK_FRAMES * sr // max(target, 1)))
+
+
 def _open(path: str | Path):
-    """-> a source (`_SfSource` or `audio_pyav.AvSource`); raises AudioDecodeError."""
+    """-> a source (`_SfSource` or `audio_pyav.AvSource`) whose sample rate is plausible;
+    raises AudioDecodeError."""
     path = os.fspath(path)
+    src = _open_source(path)
+    sr = src.sample_rate
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        src.close()
+        raise AudioDecodeError(path, "not_audio", f"its header claims a sample rate of {sr} Hz")
+    return src
+
+
+def _open_source(path: str):
     head = _precheck(path)
     av_first = _is_mpeg(head) and _import_av() is not None
     if av_first:
@@ -302,7 +401,7 @@ def _open(path: str | Path):
         except AudioDecodeError as e:
             av_error = e
     try:
-        f = sf.SoundFile(path)
+        f = sf.SoundFile(os.fsencode(path))  # bytes: soundfile cannot encode non-UTF-8 names
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         if av_first:
             raise av_error from None
@@ -324,23 +423,44 @@ def _open(path: str | Path):
 
 def _open_stream(path: str):
     """`_open` for the paths that decode a whole file (`load_audio`, `iter_windows`): a FLAC
-    cut short fails here, before anything was decoded or yielded."""
+    cut short, or a file whose header says it is over the duration limit, fails here, before
+    anything was decoded or yielded."""
     src = _open(path)
-    if isinstance(src, _SfSource):
-        try:
+    try:
+        if isinstance(src, _SfSource):  # first: a FLAC claiming 200 h is cut, not too long
             src.check_tail()
-        except AudioDecodeError:
-            src.close()
-            raise
+        limit = max_duration_s()
+        if src.frames > 0 and src.frames / src.sample_rate > limit:
+            raise _too_long(path, src.frames / src.sample_rate, limit)
+    except BaseException:
+        src.close()
+        raise
     return src
+
+
+def _source_blocks(src, frames: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of `frames` source frames until the end of `src`; raises
+    `too_long` as soon as the decoded length passes the duration limit (a header without a
+    length, or one that understates it)."""
+    limit = _frame_limit(src)
+    while True:
+        y = src.read(frames)
+        if src.pos > limit:
+            raise _too_long(src.path, src.pos / src.sample_rate, max_duration_s())
+        if len(y):
+            yield y
+        if len(y) < frames:
+            return
 
 
 def _decode_all(path: str) -> tuple[np.ndarray, int]:
     """Whole file -> (mono float32, native rate). A libsndfile failure partway goes on through
-    PyAV (`_SfSource._fall_over`); a decode well short of the header's length is truncated."""
+    PyAV (`_SfSource._fall_over`); a decode well short of the header's length is truncated.
+    Read block by block: what is allocated is what was decoded, never what a header claims."""
     src = _open_stream(path)
     try:
-        y = src.read()
+        parts = list(_source_blocks(src, BLOCK_FRAMES))
+        y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         if isinstance(src, _SfSource) and _cut_short(src.frames, len(y)):
             raise AudioDecodeError(path, "truncated", f"{len(y)} of {src.frames} frames decoded")
         sr = src.sample_rate
@@ -358,9 +478,7 @@ def audio_info(path: str | Path) -> AudioInfo:
     try:
         frames = int(src.frames)
         if frames <= 0:  # the header has no length (streamed FLAC, some containers): count
-            frames = 0
-            while n := len(src.read(BLOCK_FRAMES)):
-                frames += n
+            frames = sum(len(b) for b in _source_blocks(src, BLOCK_FRAMES))
         return AudioInfo(
             path=os.fspath(path),
             duration_s=frames / src.sample_rate,
@@ -427,27 +545,22 @@ def _target_blocks(src, target: int) -> Iterator[np.ndarray]:
     """Stream the whole source as mono float32 blocks at `target` (exactly the one-shot
     `soxr.resample` output, cut in pieces)."""
     sr = src.sample_rate
-    stream = (
-        None
-        if sr == target
-        else soxr.ResampleStream(sr, target, 1, dtype="float32", quality=RESAMPLE_QUALITY)
-    )
-    while True:
-        y = src.read(BLOCK_FRAMES)
-        last = len(y) < BLOCK_FRAMES
-        if stream is not None:
-            y = stream.resample_chunk(np.ascontiguousarray(y), last=last)
-        if len(y):
-            yield y
-        if last:
-            return
+    if sr == target:
+        yield from _source_blocks(src, BLOCK_FRAMES)
+        return
+    stream = soxr.ResampleStream(sr, target, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+    for y in _source_blocks(src, _block_frames(sr, target)):
+        if len(out := stream.resample_chunk(np.ascontiguousarray(y))):
+            yield out
+    if len(out := stream.resample_chunk(np.zeros(0, np.float32), last=True)):
+        yield out  # the filter's tail
 
 
 def iter_windows(
     path: str | Path, sample_rate: int, window_s: float, hop_s: float | None = None
 ) -> Iterator[AudioWindow]:
     """Stream `path` as windows of `window_s` seconds every `hop_s` (default `window_s`) at
-    `sample_rate`, on the `features.window_starts` grid (a last window flush with the end; a
+    `sample_rate`, on the `window_starts` grid (a last window flush with the end; a
     clip shorter than one window is one shorter window, the model pads it).
 
     The file is read block by block; memory is one window plus one block whatever its length.
@@ -509,6 +622,9 @@ __all__ = [
     "audio_info",
     "iter_windows",
     "load_audio",
+    "check_regular_file",
+    "max_duration_s",
     "mix_to_mono",
     "resample",
+    "window_starts",
 ]

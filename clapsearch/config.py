@@ -11,6 +11,20 @@ Truncation = Literal["rand_trunc", "fusion"]
 MelScale = Literal["slaney", "htk"]
 
 
+# Sanity limits of `AudioConfig` (inclusive): far beyond any real CLAP front end (LAION: 48 kHz,
+# 10 s, n_fft 1024, hop 480, 64 mels), far below what would exhaust memory per window.
+AUDIO_LIMITS = {
+    "sample_rate": (1_000, 768_000),
+    "window_s": (0.01, 60.0),
+    "n_fft": (16, 65_536),
+    "hop_length": (1, 65_536),
+    "n_mels": (1, 1_024),
+    "f_min": (0.0, 384_000.0),
+    "f_max": (1.0, 384_000.0),
+}
+MAX_WINDOW_FEATURES = 4_000_000  # frames x mel bins of one window (16 MB of float32)
+
+
 @dataclass(frozen=True)
 class AudioConfig:
     """The audio front end a model expects: waveform rate, clip window and log-mel parameters.
@@ -30,6 +44,28 @@ class AudioConfig:
     f_max: float = 14_000.0
     truncation: Truncation = "rand_trunc"
     padding: Literal["repeatpad", "repeat", "pad"] = "repeatpad"
+
+    def __post_init__(self) -> None:
+        """Refuse sizes no CLAP front end uses: a model folder's config decides how much is
+        allocated per clip (a `max_length_s` of 100000 repeat-pads a 3 s clip to 4.8 G
+        samples), so a damaged or hostile one must fail at load, in one sentence."""
+        for name, (lo, hi) in AUDIO_LIMITS.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:  # also false for NaN
+                from clapsearch.errors import ConfigError
+
+                raise ConfigError(
+                    f"audio {name} = {value} is outside the {lo:g}..{hi:g} clapsearch accepts: "
+                    f"a damaged config, or not a CLAP model's"
+                )
+        if self.window_frames * self.n_mels > MAX_WINDOW_FEATURES:
+            from clapsearch.errors import ConfigError
+
+            raise ConfigError(
+                f"audio windows of {self.window_frames} frames x {self.n_mels} mel bins are "
+                f"over the {MAX_WINDOW_FEATURES:,} values clapsearch accepts: a damaged "
+                f"config, or not a CLAP model's"
+            )
 
     @property
     def window_samples(self) -> int:

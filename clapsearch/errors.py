@@ -21,7 +21,15 @@ class AudioDecodeError(ClapsearchError):
     `reason` is one of REASONS so callers (the indexer's failure table) can group failures.
     """
 
-    REASONS = ("empty", "truncated", "not_audio", "unsupported_codec", "unreadable", "missing")
+    REASONS = (
+        "empty",
+        "truncated",
+        "not_audio",
+        "unsupported_codec",
+        "unreadable",
+        "missing",
+        "too_long",
+    )
 
     def __init__(self, path: str | Path, reason: str, detail: str = ""):
         if reason not in self.REASONS:
@@ -36,6 +44,7 @@ class AudioDecodeError(ClapsearchError):
             "unsupported_codec": "uses a codec no installed decoder can read",
             "unreadable": "cannot be read",
             "missing": "does not exist",
+            "too_long": "is too long",
         }[reason]
         msg = f"{self.path} {text}"
         super().__init__(msg + (f" ({detail})" if detail else "") + ".")
@@ -43,6 +52,11 @@ class AudioDecodeError(ClapsearchError):
 
 class ModelLoadError(ClapsearchError):
     """A model could not be found or loaded (missing offline, bad directory, unknown format)."""
+
+
+class ConfigError(ModelLoadError, ValueError):
+    """A config value outside the range clapsearch accepts (a damaged or hostile model config:
+    the sizes in it decide how much memory each clip takes)."""
 
 
 class IndexNotFoundError(ClapsearchError):

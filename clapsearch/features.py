@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clapsearch.audio import window_starts  # noqa: F401 - re-exported: the grid lives with decoding
 from clapsearch.config import AudioConfig
 
 AMIN = 1e-10  # power floor before log, as the reference (`mel_floor` and `min_value`)
@@ -92,6 +93,9 @@ def _cached_window(n_fft: int, device: str) -> torch.Tensor:
 # On CPU a batched spectrogram falls out of cache: one clip at a time is faster (measured:
 # a batch of 16 cost 2.8x more per clip than single clips on the 2-core AVX-512 host).
 CPU_CHUNK = 1
+# Frames of float64 FFT work per piece (a whole hour of fusion input is 360k frames: 2.9 GB of
+# float64 frames at once otherwise); a 10 s window (1001 frames) is always one piece.
+FRAME_CHUNK = 8192
 
 
 def log_mel(waveforms: torch.Tensor, config: AudioConfig) -> torch.Tensor:
@@ -113,10 +117,15 @@ def _log_mel(waveforms: torch.Tensor, config: AudioConfig) -> torch.Tensor:
     filters = _cached_filters(config, device)  # (mels, used_freqs), bins above f_max dropped
     half = config.n_fft // 2
     padded = F.pad(waveforms.double()[:, None], (half, half), mode="reflect")[:, 0]
-    frames = padded.unfold(-1, config.n_fft, config.hop_length)  # (batch, frames, n_fft)
-    spec = torch.fft.rfft(frames * _cached_window(config.n_fft, device))[..., : filters.shape[1]]
-    power = (spec.real.square() + spec.imag.square()).float()  # (batch, frames, used_freqs)
-    mel = torch.matmul(power, filters.T)  # (batch, frames, n_mels)
+    frames = padded.unfold(-1, config.n_fft, config.hop_length)  # (batch, frames, n_fft), a view
+    window = _cached_window(config.n_fft, device)
+    step = FRAME_CHUNK  # pieces only for clips longer than that: windows are never cut
+    mels = []
+    for lo in range(0, frames.shape[1], step):  # long clips in pieces: bounded float64 work
+        spec = torch.fft.rfft(frames[:, lo : lo + step] * window)[..., : filters.shape[1]]
+        power = (spec.real.square() + spec.imag.square()).float()  # (batch, n, used_freqs)
+        mels.append(torch.matmul(power, filters.T))  # (batch, n, n_mels)
+    mel = mels[0] if len(mels) == 1 else torch.cat(mels, dim=1)
     return mel.clamp_min_(AMIN).log10_().mul_(10.0)
 
 
@@ -135,19 +144,6 @@ def pad_or_repeat(waveform: torch.Tensor, length: int, mode: str = "repeatpad") 
     elif mode != "pad":
         raise ValueError(f"unknown padding mode {mode!r}")
     return F.pad(waveform, (0, length - waveform.shape[-1]))
-
-
-def window_starts(n_samples: int, window: int, hop: int | None = None) -> list[int]:
-    """Start samples of the windows that cover a clip: every `hop` (default: `window`) from 0,
-    plus one window flush with the end when the grid leaves a tail, so no window is mostly
-    padding. A clip no longer than `window` has the single start 0."""
-    hop = hop or window
-    if n_samples <= window:
-        return [0]
-    starts = list(range(0, n_samples - window + 1, hop))
-    if starts[-1] + window < n_samples:
-        starts.append(n_samples - window)
-    return starts
 
 
 def _fusion_crop_offsets(total_frames: int, chunk_frames: int) -> list[int]:
@@ -179,9 +175,17 @@ def clap_features(
     ]
     out: list[torch.Tensor | None] = [None] * len(waveforms)
     longer = [False] * len(waveforms)
-    if fits:
+    if fits and CPU_CHUNK == 1 and waveforms[fits[0]].device.type == "cpu":
+        # one clip at a time on CPU (`CPU_CHUNK`), so no stacked copy of the whole batch's
+        # waveforms is made (15 MB for 16 5 s windows at 48 kHz): the same numbers
+        mels = [
+            _log_mel(pad_or_repeat(waveforms[i], window, config.padding)[None], config)[0]
+            for i in fits
+        ]
+    elif fits:
         batch = torch.stack([pad_or_repeat(waveforms[i], window, config.padding) for i in fits])
         mels = log_mel(batch, config)
+    if fits:
         for i, mel in zip(fits, mels):
             out[i] = mel.expand(4, -1, -1) if config.truncation == "fusion" else mel[None]
     for i, w in enumerate(waveforms):

@@ -1,32 +1,57 @@
-"""Decode + features in worker processes, model forward in the main one, overlapped.
+"""Decode in worker processes; log-mel and model forward in the main one, overlapped.
 
-reader (workers: decode, resample, window, log-mel) -> mapper (main: batched forward) ->
-writer (the caller: one transaction per file). Workers return each file's windows as log-mel
-features `(n_windows, C, frames, n_mels)` float32, 8x smaller to ship than 48 kHz waveforms,
-computed by the same `clapsearch.features.clap_features` the Embedder uses, so a window's
-vector is what `Embedder.embed_audio` gives for that window.
+reader (`indexer.decode`, in workers: decode, resample, window) -> mapper (main: log-mel with
+the Embedder's `clap_features` as parts arrive, batched forward) -> writer (the caller: one
+transaction per file). A window's vector is what `Embedder.embed_audio` gives for it alone.
 
-Files are submitted in order with a bounded number in flight; while the main process runs the
-model on one batch, the workers decode the next files. Batches gather windows across files
-(`Embedder.audio_batch_size`), a file is handed on when all its windows are embedded.
+Why the front end is not in the workers: a worker that imports torch costs ~230 MB (143 MB of
+it private), a decode-only worker ~30 MB; the log-mel is a few ms a window beside the model's
+forward, and on a GPU it runs there. Windows travel as float32 waveforms (16 MB a part).
+
+Memory is bounded whatever the files' lengths or their headers' claims:
+- a worker streams each file as `Part`s of at most `PART_SAMPLES` samples (`decode_parts`)
+  and blocks on its pipe until the main process has read the previous one;
+- the main process reads ahead in a thread (`DecodePool._pump`) so workers decode while the
+  model runs, up to `ahead_samples` (two batches of windows) held unread;
+- a part becomes features on arrival, and batches are cut from the features (`embed_files`);
+  a file keeps only its vectors until it is handed on, when all its windows are embedded.
+Files are handed on as they complete; with one worker (or inline) that is task order.
+
+Interrupts and dead workers: workers run in their own session, so Ctrl-C reaches only the main
+process, which ends them (`close`); a worker that dies (killed, out of memory) ends the run
+with one sentence naming the file it was reading; a main process that dies takes its workers
+with it (they see their socket close).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 import numpy as np
 
-from clapsearch.config import AudioConfig
 from clapsearch.errors import ClapsearchError
 from clapsearch.index.schema import FileRecord
-from indexer.scan import ScannedFile, content_hash
+from indexer.decode import (
+    PART_SAMPLES,
+    READY,
+    DecodeJob,
+    Done,
+    Failed,
+    Part,
+    decode_parts,
+    receive_message,
+)
+from indexer.scan import ScannedFile
 
 
 @dataclass(frozen=True)
@@ -36,73 +61,330 @@ class DecodeTask:
 
 
 @dataclass
-class Decoded:
-    record: FileRecord
-    spans: list[tuple[float, float]]  # (start_s, end_s) per window
-    features: np.ndarray  # (n, C, frames, n_mels) float32
-    is_longer: np.ndarray  # (n,) bool
-
-
-@dataclass
 class Embedded:
     record: FileRecord
     spans: list[tuple[float, float]]
     vectors: np.ndarray  # (n, dim) float32 unit rows
 
 
+class WorkerDied(ClapsearchError):
+    """A decode worker process ended without being asked to (killed, out of memory)."""
+
+
+class _Halt:
+    """The pump's last word to the consumer: an error to raise, or None at the end."""
+
+    def __init__(self, error: BaseException | None):
+        self.error = error
+
+
+def _worker_env() -> dict[str, str]:
+    """The environment of a worker: ours, with this checkout first on the import path."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
+
+
+class DecodePool:
+    """Decode worker processes, started early (their imports overlap the model load).
+
+    Each worker is `python -m indexer.decode` on one socket (not `multiprocessing`: no fork
+    after torch started its threads, no resource-tracker process, no re-import of the
+    caller's main module), in its own session so that Ctrl-C reaches only this process.
+    With `workers == 0` files are decoded inline (tests, tiny jobs). One `stream` at a time."""
+
+    def __init__(self, workers: int, ahead_samples: int = 2 * PART_SAMPLES):
+        self.workers = workers
+        self.ahead_samples = ahead_samples
+        self._procs: list = []
+        self._conns: list = []
+        self._ready: set = set()
+        self._jobs: deque[DecodeJob] = deque()
+        self._paths: dict = {}  # conn -> path of the job it is on
+        self._out: queue.Queue = queue.Queue()
+        self._budget = threading.Condition()
+        self._held = 0  # samples read from workers and not yet taken by the consumer
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # tells the pump that jobs arrived
+        self._pump_thread: threading.Thread | None = None
+        if workers <= 0:
+            return
+        try:
+            for _ in range(workers):
+                ours, theirs = socket.socketpair()
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "indexer.decode", str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # the terminal's Ctrl-C is ours to handle
+                    env=_worker_env(),
+                )
+                theirs.close()  # ours closed: the worker's death is EOF on `conn`
+                self._procs.append(proc)
+                self._conns.append(Connection(ours.detach()))
+            self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+            self._pump_thread.start()
+        except BaseException:
+            self.close(graceful=False)
+            raise
+
+    # --- the reading thread --------------------------------------------------------------
+    def _pump(self) -> None:
+        """Hand jobs to idle workers and move their messages to `_out`, holding at most
+        `ahead_samples` unread (then it stops reading, and the workers block on send)."""
+        idle: deque = deque()
+        try:
+            while not self._stop.is_set():
+                while idle and self._jobs:
+                    conn = idle.popleft()
+                    job = self._jobs.popleft()
+                    self._paths[conn] = job.path
+                    conn.send(job)
+                live = [c for c in self._conns if not c.closed]
+                for conn in wait([*live, self._wake_r], timeout=1.0):
+                    if conn == self._wake_r:
+                        os.read(self._wake_r, 4096)
+                        continue
+                    try:
+                        msg = receive_message(conn)
+                    except (EOFError, OSError):
+                        raise self._died(conn) from None
+                    if msg == READY:
+                        self._ready.add(conn)
+                        idle.append(conn)
+                        continue
+                    if isinstance(msg, Part):
+                        self._hold(msg.samples)
+                    else:  # Done or Failed: this worker is free
+                        self._paths.pop(conn, None)
+                        idle.append(conn)
+                    self._out.put(msg)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self._out.put(_Halt(e))
+
+    def _died(self, conn) -> WorkerDied:
+        proc = self._procs[self._conns.index(conn)]
+        try:
+            code = proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        how = ""
+        if code is not None:
+            how = f" (signal {-code})" if code < 0 else f" (exit code {code})"
+        path = self._paths.get(conn)
+        where = f" while reading {path}" if path else " while starting"
+        return WorkerDied(
+            f"A decoding worker process died{how}{where}, killed or out of memory; the files "
+            f"committed so far are kept: run `clapsearch index` again to continue."
+        )
+
+    def _hold(self, samples: int) -> None:
+        with self._budget:
+            while self._held > 0 and self._held + samples > self.ahead_samples:
+                if self._stop.is_set():
+                    return
+                self._budget.wait(timeout=0.5)
+            self._held += samples
+
+    def _release(self, samples: int) -> None:
+        with self._budget:
+            self._held -= samples
+            self._budget.notify_all()
+
+    # --- public --------------------------------------------------------------------------
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Block until every worker has imported its modules (benchmarks)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self._ready) < len(self._conns) and time.monotonic() < deadline:
+            if self._pump_thread is not None and not self._pump_thread.is_alive():
+                break
+            time.sleep(0.01)
+
+    def stream(
+        self,
+        tasks: list[DecodeTask],
+        sample_rate: int,
+        window_s: float,
+        hop_s: float | None,
+        part_samples: int = PART_SAMPLES,
+    ) -> Iterator[Part | Done | Failed]:
+        """Every file's messages (`indexer.decode`): `Part`s then `Done` or `Failed`, files
+        interleaved when there are several workers. `seq` is the task's position."""
+        jobs = [
+            DecodeJob(
+                i,
+                t.file.path,
+                t.file.size,
+                t.file.mtime_ns,
+                t.content_hash,
+                sample_rate,
+                window_s,
+                hop_s,
+                part_samples,
+            )
+            for i, t in enumerate(tasks)
+        ]
+        if not self._conns:
+            for job in jobs:
+                yield from decode_parts(job)
+            return
+        self._jobs.extend(jobs)
+        os.write(self._wake_w, b"j")
+        left = len(jobs)
+        while left:
+            try:
+                msg = self._out.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if isinstance(msg, _Halt):
+                raise msg.error if msg.error is not None else RuntimeError("decode pool closed")
+            if isinstance(msg, Part):
+                self._release(msg.samples)
+            else:
+                left -= 1
+            yield msg
+
+    def close(self, graceful: bool = True) -> None:
+        """End the workers: asked to stop after a clean run, terminated otherwise (an error,
+        Ctrl-C: no waiting for a decode to finish). Idempotent."""
+        if self._wake_w < 0:
+            return
+        self._stop.set()
+        with self._budget:
+            self._budget.notify_all()
+        if graceful:
+            for conn in self._conns:
+                try:
+                    conn.send(None)
+                except (OSError, ValueError):
+                    pass
+        for proc in self._procs:
+            if graceful:
+                try:
+                    proc.wait(timeout=5.0)
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._pump_thread is not None:
+            os.write(self._wake_w, b"x")
+            self._pump_thread.join(timeout=5.0)
+        for conn in self._conns:
+            conn.close()
+        self._procs, self._conns = [], []
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_r = self._wake_w = -1
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(graceful=exc_type is None)
+
+
 @dataclass
-class Failed:
-    path: str
-    size: int
-    mtime_ns: int
-    reason: str
-    detail: str
+class _Pending:
+    """A file whose windows are being embedded."""
+
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    done: Done | None = None
 
 
-def decode(task: DecodeTask, config: AudioConfig, hop_s: float | None) -> Decoded | Failed:
-    """One file -> its windows' features, or why it could not be read. Never raises."""
+def embed_files(
+    tasks: Iterable[DecodeTask], embedder, hop_s: float | None, pool: DecodePool
+) -> Iterator[Embedded | Failed]:
+    """Decode `tasks` (in `pool`) and embed their windows in batches of
+    `embedder.audio_batch_size`; yields each file when all of its windows are embedded,
+    failures as they come.
+
+    Each part's windows become log-mel features as soon as the part arrives (on the model's
+    device, by the Embedder's own `clap_features`), so what waits for a batch is features,
+    25-50x smaller than the waveforms; the vectors are what `Embedder.embed_audio` gives for
+    each window alone."""
     import torch
 
-    from clapsearch.audio import audio_info, iter_windows
-    from clapsearch.errors import AudioDecodeError
     from clapsearch.features import clap_features
 
+    tasks = list(tasks)
+    bs = max(1, embedder.audio_batch_size)
+    files: dict[int, _Pending] = {}
+    feats: list[torch.Tensor] = []  # (1, C, frames, n_mels) per waiting window
+    longer: list[torch.Tensor] = []  # (1,) bool per waiting window
+    owners: list[int] = []
+
+    def run(n: int) -> None:
+        x, lg = torch.cat(feats[:n]), torch.cat(longer[:n])
+        with torch.inference_mode():
+            vecs = torch.nn.functional.normalize(embedder._audio_forward(x, lg).float(), dim=-1)
+        for seq, v in zip(owners[:n], vecs.cpu().numpy(), strict=True):
+            if seq in files:
+                files[seq].vectors.append(v)
+        del feats[:n], longer[:n], owners[:n]
+
+    def complete() -> Iterator[Embedded]:
+        for seq in [s for s, f in files.items() if f.done and len(f.vectors) == f.done.windows]:
+            f = files.pop(seq)
+            yield Embedded(_record(tasks[seq], f.done), f.spans, np.stack(f.vectors))
+
+    stream = pool.stream(tasks, embedder.sample_rate, embedder.window_s, hop_s)
+    for msg in stream:
+        if isinstance(msg, Failed):
+            files.pop(msg.seq, None)
+            keep = [i for i, s in enumerate(owners) if s != msg.seq]
+            feats[:] = [feats[i] for i in keep]
+            longer[:] = [longer[i] for i in keep]
+            owners[:] = [owners[i] for i in keep]
+            yield msg
+            continue
+        pending = files.setdefault(msg.seq, _Pending())
+        if isinstance(msg, Part):
+            pending.spans.extend(msg.spans)
+            waves = [torch.from_numpy(w).to(embedder.device) for w in msg.waveforms]
+            with torch.inference_mode():
+                f, lg = clap_features(waves, embedder.audio_config)
+            feats.extend(f.split(1))
+            longer.extend(lg.split(1))
+            owners.extend([msg.seq] * len(waves))
+            del waves, msg
+            while len(feats) >= bs:
+                run(bs)
+        else:
+            pending.done = msg
+        yield from complete()
+    while feats:
+        run(min(bs, len(feats)))
+    yield from complete()
+
+
+def _record(task: DecodeTask, done: Done) -> FileRecord:
     f = task.file
-    try:
-        info = audio_info(f.path)
-        windows = list(iter_windows(f.path, config.sample_rate, config.window_s, hop_s))
-        if not windows:
-            return Failed(f.path, f.size, f.mtime_ns, "empty", "no samples")
-        feats, longer = clap_features([torch.from_numpy(w.waveform) for w in windows], config)
-        h = task.content_hash or content_hash(f.path, f.size)
-    except AudioDecodeError as e:
-        return Failed(f.path, f.size, f.mtime_ns, e.reason, e.detail)
-    except PermissionError as e:
-        return Failed(f.path, f.size, f.mtime_ns, "permission_denied", e.strerror or str(e))
-    except Exception as e:  # a decoder bug must not end a run over 100k files
-        return Failed(f.path, f.size, f.mtime_ns, "unreadable", f"{type(e).__name__}: {e}")
-    duration = max(info.duration_s, windows[-1].end_s)
-    record = FileRecord(
-        f.path, f.size, f.mtime_ns, h, float(duration), info.sample_rate, info.channels
+    return FileRecord(
+        f.path,
+        f.size,
+        f.mtime_ns,
+        done.content_hash,
+        done.duration_s,
+        done.sample_rate,
+        done.channels,
     )
-    spans = [(float(w.start_s), float(w.end_s)) for w in windows]
-    return Decoded(record, spans, feats.numpy(), longer.numpy())
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # the main process's forward gets the cores
-
-
-def _decode_job(args) -> Decoded | Failed:
-    return decode(*args)
 
 
 def embed_features(embedder, features: np.ndarray, is_longer: np.ndarray) -> np.ndarray:
-    """`(n, C, frames, n_mels)` features -> `(n, dim)` float32 unit vectors, in batches.
-
-    Uses the backend's forward hook directly: the features were already made by workers."""
+    """`(n, C, frames, n_mels)` features -> `(n, dim)` float32 unit vectors, in batches, via
+    the backend's forward hook (benchmarks time the model forward alone with it)."""
     import torch
     import torch.nn.functional as F
 
@@ -119,113 +401,6 @@ def embed_features(embedder, features: np.ndarray, is_longer: np.ndarray) -> np.
     return np.concatenate(out)
 
 
-class DecodePool:
-    """Worker processes for `decode`, started early (their imports overlap the model load).
-
-    `spawn` context: forking after torch has started its thread pools can deadlock. Each
-    worker runs torch with one thread; the main process's forward keeps the cores.
-    With `workers == 0` decoding runs inline (tests, tiny jobs)."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self._pool = None
-        if workers > 0:
-            ctx = mp.get_context("spawn")
-            self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
-            # start them now: their imports run while the model loads
-            self._warming = [self._pool.submit(_warm) for _ in range(workers)]
-
-    def wait_ready(self) -> None:
-        """Block until every worker has imported its modules (benchmarks)."""
-        for fut in getattr(self, "_warming", []):
-            fut.result()
-
-    def stream(
-        self, tasks: list[DecodeTask], config: AudioConfig, hop_s: float | None, ahead: int = 0
-    ) -> Iterator[Decoded | Failed]:
-        """Decode results in task order, with up to max(ahead, 2 * workers + 2) files in
-        flight: `ahead` should cover the next batch, so the workers fill it while the model
-        runs on this one (a smaller bound leaves the model waiting on decodes each batch)."""
-        if self._pool is None:
-            for t in tasks:
-                yield decode(t, config, hop_s)
-            return
-        pending: deque[Future] = deque()
-        it = iter(tasks)
-        try:
-            for t in it:
-                pending.append(self._pool.submit(_decode_job, (t, config, hop_s)))
-                if len(pending) >= max(ahead, 2 * self.workers + 2):
-                    break
-            while pending:
-                try:
-                    result = pending.popleft().result()
-                except BrokenProcessPool:
-                    raise ClapsearchError(
-                        "A decoding worker process died (killed or out of memory); the files "
-                        "committed so far are kept, re-run `clapsearch index` to continue."
-                    ) from None
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.append(self._pool.submit(_decode_job, (nxt, config, hop_s)))
-                yield result
-        finally:
-            for fut in pending:
-                fut.cancel()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def __enter__(self) -> DecodePool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _warm() -> None:
-    import torch  # noqa: F401
-
-    import clapsearch.audio  # noqa: F401
-    import clapsearch.features  # noqa: F401
-
-
-def embed_files(
-    tasks: Iterable[DecodeTask], embedder, hop_s: float | None, pool: DecodePool
-) -> Iterator[Embedded | Failed]:
-    """Decode `tasks` (in `pool`) and embed their windows in batches; yields each file when
-    all of its windows are embedded, failures as they come."""
-    tasks = list(tasks)
-    bs = embedder.audio_batch_size
-    ready: list[Decoded] = []
-    n_ready = 0
-    stream = pool.stream(tasks, embedder.audio_config, hop_s, ahead=2 * bs)
-    exhausted = False
-    while not exhausted or ready:
-        while not exhausted and n_ready < bs:
-            item = next(stream, None)
-            if item is None:
-                exhausted = True
-            elif isinstance(item, Failed):
-                yield item
-            else:
-                ready.append(item)
-                n_ready += len(item.spans)
-        if not ready:
-            continue
-        group, ready, n_ready = ready, [], 0
-        feats = np.concatenate([d.features for d in group])
-        longer = np.concatenate([d.is_longer for d in group])
-        vecs = embed_features(embedder, feats, longer)
-        lo = 0
-        for d in group:
-            n = len(d.spans)
-            yield Embedded(d.record, d.spans, vecs[lo : lo + n])
-            lo += n
-
-
 def default_workers() -> int:
     """One decoding worker per spare core (the main process runs the model), at least one."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
@@ -234,10 +409,12 @@ def default_workers() -> int:
 __all__ = [
     "DecodePool",
     "DecodeTask",
+    "Done",
     "Embedded",
     "Failed",
-    "decode",
+    "Part",
+    "WorkerDied",
     "default_workers",
-    "embed_files",
     "embed_features",
+    "embed_files",
 ]

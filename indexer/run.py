@@ -201,10 +201,14 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
             try:
                 store = open_for_writing(opts, index_dir, lazy.get())
             except BaseException:
-                pool.close()
+                pool.close(graceful=False)
                 raise
         try:
             _index_into(store, lazy, roots, opts, summary, progress, pool)
+        except BaseException:
+            if pool is not None:
+                pool.close(graceful=False)  # Ctrl-C or an error: no waiting for decodes
+            raise
         finally:
             store.close()
             if pool is not None:

@@ -13,7 +13,7 @@ import torch
 
 from clapsearch.config import AudioConfig
 from clapsearch.embedder import Embedder
-from clapsearch.errors import ModelLoadError
+from clapsearch.errors import ConfigError, ModelLoadError
 from clapsearch.identity import ModelIdentity, TextConfig
 
 
@@ -97,6 +97,10 @@ class HFClapEmbedder(Embedder):
         from clapsearch.tokenization import load_tokenizer
 
         folder = _resolve_files(name_or_path)
+        try:  # first: its sizes are checked before any weight is loaded
+            self.audio_config = audio_config_from_preprocessor(_read_preprocessor(folder))
+        except (ValueError, TypeError) as err:  # ConfigError included: sizes out of range
+            raise ConfigError(f"{folder} has an invalid preprocessor config ({err}).") from None
         try:
             model = ClapModel.from_pretrained(folder, torch_dtype=dtype)
         except Exception as err:
@@ -104,7 +108,6 @@ class HFClapEmbedder(Embedder):
         # LAION's text tower is RoBERTa; a folder converted from a `.pt` may hold no vocabulary.
         vocab = int(model.config.text_config.vocab_size)
         self.tokenizer = load_tokenizer(folder, "roberta", vocab, str(name_or_path))
-        self.audio_config = audio_config_from_preprocessor(_read_preprocessor(folder))
         self.model = model.to(device).eval()
         self.device = device
         self.dtype = dtype
