@@ -123,6 +123,7 @@ class Library:
         self._checked = False
         self._threads = threads
         self._lock = threading.RLock()  # guards the lazy resources, not the searches
+        self._per_thread = threading.local()  # .threads_set: this thread's OpenMP count is set
         self._segments: tuple[int, int] | None = None  # (generation, windows in the index)
         self.notify = notify
 
@@ -185,6 +186,14 @@ class Library:
 
             set_compute_threads(self._threads)
 
+    def _thread_threads(self) -> None:
+        """Once per calling thread: OpenMP's count is per thread (`clapsearch.threads`)."""
+        if self._threads is not None and not getattr(self._per_thread, "threads_set", False):
+            from clapsearch.threads import set_thread_compute_threads
+
+            set_thread_compute_threads(self._threads)
+            self._per_thread.threads_set = "torch" in sys.modules
+
     def _check_model(self, embedder: Embedder, name: str | None = None) -> None:
         recorded = self.store.meta.model
         if embedder.identity == recorded:
@@ -236,6 +245,7 @@ class Library:
         texts = [text] if single else list(text)
         self._searchable()
         embedder = self.text_embedder
+        self._thread_threads()
         texts = check_queries(texts, embedder, self.notify)
         vectors = embedder.embed_text(texts)
         hits = self.search_vectors(vectors, k, filters, per_file=per_file)
@@ -257,6 +267,7 @@ class Library:
 
         self._searchable()
         embedder = self.embedder
+        self._thread_threads()
         if waveform is None:
             waveform = load_audio(str(path), embedder.sample_rate)
         query = embedder.embed_audio([waveform])
@@ -303,6 +314,7 @@ class Library:
         exclude: Sequence[Callable[[Any], bool] | None] | None = None,
     ) -> list[list[SearchHit]]:
         """`(Q, dim)` unit query vectors -> Q ranked hit lists (see `clapsearch.index.ranking.rank`)."""
+        self._thread_threads()
         allowed = None
         if filters is not None and filters.validate().active:
             allowed = self.store.segment_ids_where(
