@@ -10,7 +10,8 @@ as long. Here every clip's features depend only on that clip:
   such as `Embedder.embed_audio`, cut it into windows with `window_starts` first);
 - `fusion`, longer than the window: the reference fusion stack (whole-clip mel squeezed to one
   window, plus three crops) with the crops taken at the middle of the front, middle and back
-  thirds of the possible offsets instead of at random; `is_longer` is true exactly when the clip
+  thirds of the possible offsets instead of at random (the trainer passes a `crop_rng` to draw
+  them at random, as LAION-CLAP trains); `is_longer` is true exactly when the clip
   is longer than the window (plus the reference's one-frame tolerance).
 
 Shapes: waveforms are mono float32 at `AudioConfig.sample_rate`; features are
@@ -146,16 +147,23 @@ def pad_or_repeat(waveform: torch.Tensor, length: int, mode: str = "repeatpad") 
     return F.pad(waveform, (0, length - waveform.shape[-1]))
 
 
-def _fusion_crop_offsets(total_frames: int, chunk_frames: int) -> list[int]:
-    """The reference draws one offset at random from each third of the valid offsets; we take
-    the middle element of each third."""
+def _fusion_crop_offsets(
+    total_frames: int, chunk_frames: int, rng: np.random.Generator | None = None
+) -> list[int]:
+    """The reference draws one offset at random from each third of the valid offsets; at
+    inference we take the middle element of each third, in training (`rng`) a random one."""
     ranges = np.array_split(np.arange(0, total_frames - chunk_frames + 1), 3)
+    if rng is not None:
+        return [int(r[rng.integers(len(r))]) if len(r) else 0 for r in ranges]
     return [int(r[len(r) // 2]) if len(r) else 0 for r in ranges]
 
 
-def _fusion_long(mel: torch.Tensor, chunk_frames: int) -> torch.Tensor:
+def _fusion_long(
+    mel: torch.Tensor, chunk_frames: int, rng: np.random.Generator | None = None
+) -> torch.Tensor:
     """`(frames, n_mels)` of a long clip -> `(4, chunk_frames, n_mels)` fusion stack."""
-    crops = [mel[o : o + chunk_frames] for o in _fusion_crop_offsets(mel.shape[0], chunk_frames)]
+    offsets = _fusion_crop_offsets(mel.shape[0], chunk_frames, rng)
+    crops = [mel[o : o + chunk_frames] for o in offsets]
     shrunk = F.interpolate(
         mel[None, None], size=[chunk_frames, mel.shape[1]], mode="bilinear", align_corners=False
     )[0, 0]
@@ -163,11 +171,16 @@ def _fusion_long(mel: torch.Tensor, chunk_frames: int) -> torch.Tensor:
 
 
 def clap_features(
-    waveforms: Sequence[torch.Tensor], config: AudioConfig
+    waveforms: Sequence[torch.Tensor],
+    config: AudioConfig,
+    crop_rng: np.random.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Clips -> (`features (batch, channels, frames, n_mels)`, `is_longer (batch,)` bool).
 
     All clips that fit the window share one batched STFT; long `fusion` clips take one each.
+    `is_longer` is measured on each clip's own length, so pass real (unpadded) clips.
+    `crop_rng` (training only): the three fusion crops are drawn at random in their thirds,
+    as LAION-CLAP trains; without it they are fixed (module doc).
     """
     window = config.window_samples
     fits = [
@@ -195,7 +208,7 @@ def clap_features(
         if mel.shape[0] == config.window_frames:  # longer by less than one hop: no fusion
             out[i] = mel.expand(4, -1, -1)
         else:
-            out[i] = _fusion_long(mel, config.window_frames)
+            out[i] = _fusion_long(mel, config.window_frames, crop_rng)
             longer[i] = True
     return torch.stack(out), torch.tensor(longer, device=out[0].device)
 

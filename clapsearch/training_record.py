@@ -50,8 +50,16 @@ class TrainingOverlap:
 
 def write_training_record(folder: str | os.PathLike, audio_paths: Iterable[str]) -> Path:
     """Hash every (existing) training file and write `folder/trained_on.json` atomically."""
-    hashes = sorted({content_hash(p) for p in audio_paths if os.path.isfile(p)})
-    payload = {"hash": HASH_NAME, "count": len(hashes), "hashes": hashes}
+    return write_training_hashes(
+        folder, (content_hash(p) for p in audio_paths if os.path.isfile(p))
+    )
+
+
+def write_training_hashes(folder: str | os.PathLike, hashes: Iterable[str]) -> Path:
+    """Write `folder/trained_on.json` from content hashes already computed (the trainer
+    hashes clips as it reads them, including members of tar shards that are no file)."""
+    unique = sorted(set(hashes))
+    payload = {"hash": HASH_NAME, "count": len(unique), "hashes": unique}
     path = Path(folder) / RECORD_FILE
     write_text(path, json.dumps(payload) + "\n")
     return path
@@ -96,5 +104,6 @@ __all__ = [
     "model_folder",
     "read_training_hashes",
     "training_overlap",
+    "write_training_hashes",
     "write_training_record",
 ]

@@ -106,6 +106,7 @@ def test_inactive_config_leaves_the_wave_alone():
 def test_train_dataset_uses_the_augment_config(tmp_path):
     import soundfile as sf
 
+    from clapsearch.config import AudioConfig
     from trainer.config import DataConfig
     from trainer.data import Example, TrainDataset
 
@@ -115,10 +116,11 @@ def test_train_dataset_uses_the_augment_config(tmp_path):
         sf.write(p, _noise(SR, seed=k), SR)
         paths.append(str(p))
     examples = [Example(p, ("a sound",)) for p in paths]
-    plain = TrainDataset(examples, DataConfig(), SR, SR, seed=0)
+    front = AudioConfig(sample_rate=SR, window_s=1.0)
+    plain = TrainDataset(examples, DataConfig(), front, seed=0)
     data = DataConfig(augment=A.AugmentConfig(band_limit_p=1.0, band_rates=(8000,)))
-    aug = TrainDataset(examples, data, SR, SR, seed=0)
-    w0, _ = plain[1]
-    w1, _ = aug[1]
-    assert np.array_equal(aug[1][0], w1)  # same key, same augmentation
+    aug = TrainDataset(examples, data, front, seed=0)
+    w0 = plain[1].wave
+    w1 = aug[1].wave
+    assert np.array_equal(aug[1].wave, w1)  # same key, same augmentation
     assert _band_energy(w1, SR, 4200, 8000) < 1e-3 * _band_energy(w0, SR, 4200, 8000)

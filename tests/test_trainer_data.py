@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from clapsearch.config import AudioConfig
 from clapsearch.errors import UsageError
 from tests.conftest import CLOTHO_DIR, ESC50_DIR, clotho_files, esc50_files
 from trainer.config import DataConfig, DataSource, TrainConfig, load_train_config
@@ -86,15 +87,15 @@ def test_crop_and_repeat_pad():
 def test_items_depend_only_on_seed_epoch_and_index():
     clips = [str(p) for p in clotho_files()[:3]]
     examples = [Example(p, (f"caption {i}a", f"caption {i}b")) for i, p in enumerate(clips)]
-    data = DataConfig(gain_db=6.0, time_shift=0.2, mix_prob=0.5)
-    ds = TrainDataset(examples, data, 48_000, 48_000 * 2, seed=3)
-    again = TrainDataset(examples, data, 48_000, 48_000 * 2, seed=3)
-    w1, c1 = ds[1]
-    w2, c2 = again[1]
+    data = DataConfig(gain_db=6.0, time_shift=0.2, mix_prob=0.5, clip_s=2.0)
+    ds = TrainDataset(examples, data, AudioConfig(), seed=3)
+    again = TrainDataset(examples, data, AudioConfig(), seed=3)
+    w1, c1 = ds[1].wave, ds[1].caption
+    w2, c2 = again[1].wave, again[1].caption
     assert np.array_equal(w1, w2) and c1 == c2 and w1.shape == (96_000,)
-    w_next_epoch, _ = ds[len(examples) + 1]  # same clip, next epoch: another crop/augmentation
+    w_next_epoch = ds[len(examples) + 1].wave  # same clip, next epoch: another crop/augmentation
     assert not np.array_equal(w1, w_next_epoch)
-    mixed = [ds[k][1] for k in range(30)]
+    mixed = [ds[k].caption for k in range(30)]
     assert any(" and " in c for c in mixed) and any(" and " not in c for c in mixed)
 
 

@@ -57,6 +57,7 @@ def _ranges(cfg: TrainConfig) -> Iterator[tuple[str, float, str]]:
         ("eval_every", cfg.eval_every, ">=0"),
         ("log_every", cfg.log_every, ">=1"),
         ("threads", cfg.threads, ">=0"),
+        ("text_top_layers", cfg.text_top_layers, ">=0"),
         ("optim.lr", o.lr, ">0"),
         ("optim.audio_lr", o.audio_lr, ">=0"),
         ("optim.text_lr", o.text_lr, ">=0"),
@@ -74,6 +75,10 @@ def _ranges(cfg: TrainConfig) -> Iterator[tuple[str, float, str]]:
         ("data.time_shift", d.time_shift, "[0,1]"),
         ("data.mix_prob", d.mix_prob, "[0,1]"),
         ("data.workers", d.workers, ">=0"),
+        ("data.shuffle_buffer", d.shuffle_buffer, ">=1"),
+        ("data.val_batch", d.val_batch, ">=1"),
+        ("data.keywords.prob", d.keywords.prob, "[0,1]"),
+        ("data.keywords.max_new_tokens", d.keywords.max_new_tokens, ">=1"),
         ("model.embed_dim", m.embed_dim, ">=1"),
         ("model.logit_scale_init", m.logit_scale_init, ">0"),
         ("model.logit_scale_max", m.logit_scale_max, ">0"),
@@ -153,16 +158,39 @@ def _model_problems(cfg: TrainConfig) -> Iterator[str]:
         )
 
 
+def streams(src) -> bool:
+    """Whether a source is read as a stream (`trainer.stream`)."""
+    return src.kind == "webdataset" or (src.kind == "manifest" and src.stream)
+
+
 def _data_problems(cfg: TrainConfig) -> Iterator[str]:
     from trainer.data import SOURCES
 
     if not cfg.data.train:
         yield "the training config lists no data.train sources."
+    streamed = [s for s in cfg.data.train if streams(s)]
+    if streamed and len(streamed) != len(cfg.data.train):
+        yield (
+            "data.train mixes streamed sources (webdataset, or stream: true) with indexed "
+            "ones; stream them all (a manifest can list any files: stream: true) or none."
+        )
+    if streamed and cfg.data.mix_prob > 0:
+        yield "data.mix_prob is not available with streamed sources; set it to 0."
+    if streamed and cfg.data.cache_audio:
+        yield "data.cache_audio is not available with streamed sources; set it to false."
+    kw = cfg.data.keywords
+    if kw.generator == "t5" and not kw.model.strip():
+        yield "data.keywords.generator t5 needs data.keywords.model (a seq2seq model folder)."
+    if "{keywords}" not in kw.prompt:
+        yield "data.keywords.prompt must contain {keywords}."
     for part in ("train", "val"):
         for i, src in enumerate(getattr(cfg.data, part)):
             where = f"data.{part}[{i}]"
-            if src.kind not in SOURCES:
-                yield f"{where}.kind must be one of {', '.join(sorted(SOURCES))} (not {src.kind!r})."
+            if src.stream and src.kind != "manifest":
+                yield f"{where}.stream applies to manifests only (webdataset always streams)."
+            if src.kind not in SOURCES and src.kind != "webdataset":
+                kinds = ", ".join(sorted([*SOURCES, "webdataset"]))
+                yield f"{where}.kind must be one of {kinds} (not {src.kind!r})."
             if not src.root.strip():
                 yield f"{where}.root must name the dataset's folder or file."
             bad_folds = [f for f in src.folds if f not in ESC50_FOLDS]

@@ -21,16 +21,21 @@ from typing import Any, Literal
 from clapsearch.errors import UsageError
 from clapsearch.models.config import ModelConfig
 from trainer.augment import AugmentConfig
+from trainer.keywords import KeywordConfig
 
 DEFAULT_TEMPLATES = ("the sound of {label}", "{label}", "a recording of {label}")
 
 
 @dataclass(frozen=True)
 class DataSource:
-    """One dataset. `kind`: `esc50`, `clotho`, `audiocaps` or `manifest` (CSV/JSONL).
+    """One dataset. `kind`: `esc50`, `clotho`, `audiocaps`, `manifest` (CSV/JSONL) or
+    `webdataset` (tar shards in LAION-CLAP's layout, always streamed: `trainer.stream`).
 
-    `root`: dataset folder (manifest: the file). `split`: Clotho/AudioCaps split name, or for
-    manifests the value of their `split` column to keep (empty: all rows).
+    `root`: dataset folder (manifest: the file; webdataset: a folder of `.tar` shards, a glob,
+    a `{000000..000099}` range or a text file listing shards). `split`: Clotho/AudioCaps split
+    name, or for manifests the value of their `split` column to keep (empty: all rows).
+    `stream` (manifests): read the rows one at a time in bounded memory instead of indexing
+    them (for manifests of millions of rows; `trainer.stream`).
     ESC-50: `folds` keeps only those official folds; `part` (`train`, `val`, `test`, `all`)
     applies the recording-level hold-out of `clapsearch.datasets.esc50.esc50_part` (for collections
     like esc50-mini whose clips sit in one fold); `templates` turn a label into captions
@@ -44,16 +49,22 @@ class DataSource:
     part: Literal["all", "train", "val", "test"] = "all"
     templates: tuple[str, ...] = DEFAULT_TEMPLATES
     audio_pattern: str = "Y{youtube_id}.wav"
+    stream: bool = False
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """`clip_s`: training clip length (0 = the model's window): longer clips are cropped at a
-    random offset, shorter ones repeat-padded (training only; validation uses the inference
-    path). Augmentation: random gain in +-`gain_db`, circular time shift up to `time_shift`
-    of the clip, and with probability `mix_prob` a second clip mixed in, captions joined;
+    """`clip_s`: training clip length. Window models (`rand_trunc`): 0 = the model's window;
+    longer clips are cropped at a random offset, shorter ones fitted as the front end's
+    `padding` says. Fusion models: the longest clip kept (0 = whole clips), cropped at random
+    when longer, never padded, so the front end sees the real length (long clips train the
+    fusion branch, with random crops). Training only; validation uses the inference path.
+    Augmentation: random gain in +-`gain_db`, circular time shift up to `time_shift` of the
+    clip, and with probability `mix_prob` a second clip mixed in, captions joined;
     `augment`: reverb, background noise, band limit, codec and bit-depth degradations
-    (`trainer.augment.AugmentConfig`, all off by default)."""
+    (`trainer.augment.AugmentConfig`, all off by default). `keywords`: keyword-to-caption augmentation (`trainer.keywords`). `shuffle_buffer`:
+    clips held for shuffling a streamed source (memory: that many encoded clips a worker).
+    `val_batch`: validation clips decoded at a time (validation memory)."""
 
     train: tuple[DataSource, ...] = ()
     val: tuple[DataSource, ...] = ()
@@ -62,8 +73,11 @@ class DataConfig:
     time_shift: float = 0.0
     mix_prob: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    keywords: KeywordConfig = field(default_factory=KeywordConfig)
     workers: int = 2
     cache_audio: bool = False
+    shuffle_buffer: int = 1000
+    val_batch: int = 32
 
 
 @dataclass(frozen=True)
@@ -184,6 +198,8 @@ def _value(hint: Any, value: Any, where: str) -> Any:
     if hint in (int, float):
         return _number(hint, value, where)
     if hint is str:
+        if value is None:
+            return ""  # `--set model.audio_encoder.pretrained=` (YAML reads nothing as null)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # YAML reads `split: 2020` as a number
         if not isinstance(value, str):

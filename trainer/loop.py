@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -29,10 +30,11 @@ from clapsearch.config import to_dict
 from clapsearch.errors import UsageError
 from clapsearch.features import clap_features
 from clapsearch.models import ClapsearchModel, Provenance, build_model, save_checkpoint
+from clapsearch.training_record import read_training_hashes, write_training_hashes
 from trainer.checks import LOWER_IS_BETTER, check_config, resolved_best_metric
 from trainer.config import TrainConfig
-from trainer.data import Collate, EpochBatchSampler, TrainDataset, decode_all, load_source
-from trainer.evaluate import Validator, headline
+from trainer.evaluate import headline
+from trainer.feed import TrainData
 from trainer.loss import ClipLoss
 from trainer.resume import (
     apply_hyperparameters,
@@ -225,7 +227,11 @@ class Trainer:
             # Before the optimizer is built: the synchronised layers are new modules.
             convert_sync_batchnorm(self.model, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
-        self._setup_data()
+        self.data = TrainData(
+            cfg, self.tokenizer, self.dist.rank, self.dist.world_size, self.device.type == "cuda"
+        )
+        self.batches_per_epoch = self.data.batches_per_epoch
+        self.validator = self.data.validator
         per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
         self.total_steps = cfg.epochs * per_epoch
         if cfg.max_steps:
@@ -239,6 +245,8 @@ class Trainer:
         self.progress = Progress(global_batch=self.global_batch)
         self.validated_step = -1
         self.last_score: float | None = None
+        self.seen: set[str] = set()  # clip hashes this rank trained on since the last save
+        self.trained_on: set[str] = set()  # rank 0: all of them (trained_on.json)
         if resume:
             self._resume(override)
         self.ddp = self.model
@@ -258,6 +266,7 @@ class Trainer:
         fresh = fresh_hyperparameters(self.optimizer)
         p = load_resumable(self.out / "last", self.model, self.optimizer, self.scheduler)
         check_global_batch(p.global_batch, self.global_batch, override)
+        self.trained_on = set(read_training_hashes(self.out / "last") or ())
         if override:
             apply_hyperparameters(self.optimizer, self.scheduler, fresh)
             if p.global_batch and p.global_batch != self.global_batch:
@@ -265,64 +274,19 @@ class Trainer:
             p.global_batch = self.global_batch
         self.progress = p
 
-    def _setup_data(self) -> None:
-        cfg = self.cfg
-        sources = [load_source(s) for s in cfg.data.train]
-        examples = [ex for s in sources for ex in s.examples]
-        self.data_names = tuple(
-            f"{s.name} from {src.root} ({len(s.examples)} clips)"
-            for s, src in zip(sources, cfg.data.train)
-        )
-        front = cfg.model.audio
-        clip = int(round((cfg.data.clip_s or front.window_s) * front.sample_rate))
-        cache = (
-            decode_all([e.path for e in examples], front.sample_rate)
-            if cfg.data.cache_audio
-            else None
-        )
-        self.dataset = TrainDataset(examples, cfg.data, front.sample_rate, clip, cfg.seed, cache)
-        self.batches_per_epoch = EpochBatchSampler.batches_per_epoch(
-            len(examples), cfg.batch_size, self.dist.world_size
-        )
-        if self.batches_per_epoch == 0:
-            raise UsageError(
-                f"{len(examples)} training clips make no full batch of {cfg.batch_size} x "
-                f"{self.dist.world_size} processes; lower batch_size."
-            )
-        self.collate = Collate(self.tokenizer, cfg.model.text_encoder.max_length)
-        self.validator = None
-        if self.dist.main and cfg.data.val:
-            self.validator = Validator(
-                [load_source(s).eval_set for s in cfg.data.val], front.sample_rate
-            )
-
-    def _loader(self, epoch: int, start: int):
-        sampler = EpochBatchSampler(
-            len(self.dataset),
-            self.cfg.batch_size,
-            self.cfg.seed,
-            epoch,
-            self.dist.rank,
-            self.dist.world_size,
-            start,
-        )
-        workers = self.cfg.data.workers
-        return torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-            prefetch_factor=4 if workers else None,
-            # A private generator: worker seeding must not draw from the global RNG, or a
-            # resumed run (fewer loader starts) would drift from an uninterrupted one.
-            generator=torch.Generator().manual_seed(self.cfg.seed),
-        )
-
     def _micro_step(self, batch, sync: bool) -> float:
+        front = self.cfg.model.audio
         waves = batch.waveforms.to(self.device, non_blocking=True)
-        features, is_longer = clap_features(list(waves), self.cfg.model.audio)
+        clips = [w[: int(n)] for w, n in zip(waves, batch.lengths)]
+        # Fusion models: random crops in training (LAION-CLAP), drawn from a generator that
+        # depends only on where the run is, so a resumed run draws the same.
+        crop_rng = None
+        if front.truncation == "fusion":
+            p = self.progress
+            crop_rng = np.random.default_rng([self.cfg.seed, p.epoch, p.batch, self.dist.rank])
+        features, is_longer = clap_features(clips, front, crop_rng)
+        self.seen.update(d for d in batch.digests if d)
+        self.data.count_skipped(batch.skipped)
         ctx = contextlib.nullcontext() if sync or self.ddp is self.model else self.ddp.no_sync()
         with ctx:
             with self.autocast():
@@ -352,7 +316,7 @@ class Trainer:
     def provenance(self, metrics: dict) -> Provenance:
         p = self.progress
         return Provenance(
-            data=self.data_names,
+            data=self.data.names,
             steps=p.step,
             epochs=p.epoch + p.batch / max(1, self.batches_per_epoch),
             samples_seen=p.samples_seen,
@@ -360,7 +324,23 @@ class Trainer:
             train_config=to_dict(self.cfg),
         )
 
+    def merge_seen(self) -> None:
+        """Collect every rank's newly seen clip hashes on rank 0 (all ranks call this)."""
+        new = sorted(self.seen)
+        self.seen.clear()
+        if self.dist.world_size > 1:
+            parts: list = [None] * self.dist.world_size
+            dist.all_gather_object(parts, new)
+            new = [d for part in parts for d in part]
+        if self.dist.main:
+            self.trained_on.update(new)
+
+    def write_trained_on(self, folder: Path) -> None:
+        """`trained_on.json`: the content hashes of every clip trained on so far."""
+        write_training_hashes(folder, self.trained_on)
+
     def save_last(self, metrics: dict) -> None:
+        self.merge_seen()
         if self.dist.main:
             save_resumable(
                 self.out / "last",
@@ -370,6 +350,7 @@ class Trainer:
                 self.scheduler,
                 self.progress,
                 self.provenance(metrics),
+                extra=self.write_trained_on,
             )
         if self.dist.world_size > 1:
             dist.barrier()
@@ -378,6 +359,7 @@ class Trainer:
         """Rank 0 scores the model; keeps `best/` when `best_metric` improved."""
         metrics = {}
         self.validated_step = self.progress.step
+        self.merge_seen()
         if self.validator is not None:
             metrics = self.validator(self.model, self.tokenizer)
             self.model.train()
@@ -392,11 +374,26 @@ class Trainer:
             if score is not None and score > self.progress.best_score:
                 self.progress.best_score, self.progress.best_step = score, self.progress.step
                 save_checkpoint(
-                    self.model, self.tokenizer, self.out / "best", self.provenance(metrics)
+                    self.model,
+                    self.tokenizer,
+                    self.out / "best",
+                    self.provenance(metrics),
+                    extra=self.write_trained_on,
                 )
         if self.dist.world_size > 1:
             dist.barrier()
         return metrics
+
+    def report_skipped(self) -> None:
+        """Sum every rank's skipped-clip counts on rank 0 and say them in one line."""
+        if self.dist.world_size > 1:
+            parts: list = [None] * self.dist.world_size
+            dist.all_gather_object(parts, (dict(self.data.skipped), self.data.first_skipped))
+            self.data.skipped.clear()
+            for counts, first in parts:
+                self.data.skipped.update(counts)
+                self.data.first_skipped = self.data.first_skipped or first
+        self.data.final_report()
 
     def temperature(self) -> dict:
         """The learned temperature: the logit scale and its inverse."""
@@ -458,6 +455,7 @@ class Trainer:
         if cfg.data.val and self.validated_step != p.step:  # same decision on every rank
             metrics = self.validate()
             self.save_last(metrics)
+        self.report_skipped()
         self.logger.close()
         return TrainResult(
             output_dir=str(self.out),
@@ -476,7 +474,7 @@ class Trainer:
         cfg, p = self.cfg, self.progress
         global_batch = cfg.batch_size * self.dist.world_size
         pending = 0
-        for batch in self._loader(p.epoch, p.batch):
+        for batch in self.data.loader(p.epoch, p.batch):
             pending += 1
             last = p.batch + 1 == self.batches_per_epoch
             sync = pending == cfg.grad_accum or last
@@ -500,6 +498,7 @@ class Trainer:
                         "lr": max(g["lr"] for g in self.optimizer.param_groups),
                         **self.temperature(),
                         "grad_norm": norm,
+                        **({"skipped": dict(self.data.skipped)} if self.data.skipped else {}),
                         "samples_per_s": rate,
                     },
                 )

@@ -67,6 +67,8 @@ class NativeTextEmbedder(Embedder):
         self.head.load_state_dict(head_state, strict=True)
         self.head.to(device).eval()
         self.pooling = config.text_encoder.pooling
+        if self.pooling not in ("cls", "mean"):  # `pooler` needs the pooler layer: full path
+            raise UnsupportedTextTower(f"{self.pooling} pooling is not in the torch-only forward")
         self.config = config
         self.audio_config = config.audio
         self.device = torch.device(device)

