@@ -7,6 +7,11 @@ Each run trains `--steps` optimizer steps with validation off and reports the st
 rate (samples/s over the global batch, from `metrics.jsonl`, first 2 steps excluded as
 warm-up). With N processes the per-process batch is `batch_size / N`, so the contrastive
 batch and the work per step are the same; the CPU threads are split between the processes.
+
+`--make-pairs OUT --repeat R` writes a manifest of R x 314 (clip, caption) pairs from
+../shared/data/esc50-mini (each clip R times, one label template a row): a few thousand
+pairs that travel with the repository, for a throughput run on a machine with no network
+(docs/training.md, "GPU run").
 """
 
 from __future__ import annotations
@@ -59,6 +64,39 @@ def run(config: str, procs: int, steps: int, batch: int, threads: int, extra: li
     }
 
 
+TEMPLATES = (
+    "the sound of {}",
+    "{}",
+    "a recording of {}",
+    "{} can be heard",
+    "someone recorded {}",
+    "a clip of {}",
+    "{} in the background",
+    "a short recording of {}",
+    "this is {}",
+    "listen to {}",
+)
+
+
+def make_pairs(out: Path, repeat: int) -> int:
+    import csv
+
+    root = ROOT / ".." / "shared" / "data" / "esc50-mini"
+    with open(root / "esc50.csv", newline="") as f:
+        clips = list(csv.DictReader(f))
+    rows = [
+        {
+            "path": str((root / "audio" / c["filename"]).resolve()),
+            "caption": TEMPLATES[k % len(TEMPLATES)].format(c["category"].replace("_", " ")),
+        }
+        for k in range(repeat)
+        for c in clips
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return len(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/esc50_small.yaml")
@@ -67,7 +105,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=24)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--set", dest="extra", action="append", default=[])
+    ap.add_argument("--make-pairs", type=Path)
+    ap.add_argument("--repeat", type=int, default=10)
     args = ap.parse_args()
+    if args.make_pairs:
+        n = make_pairs(args.make_pairs, args.repeat)
+        print(json.dumps({"pairs": n, "manifest": str(args.make_pairs)}))
+        return
     for procs in args.procs:
         print(
             json.dumps(

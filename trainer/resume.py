@@ -4,7 +4,8 @@ The run's config is saved in `OUT/last/clapsearch.json` (provenance.train_config
 compares it with the config given now:
 
 - settings about *how* the run is watched or where it runs (`HARMLESS`: output, logging,
-  threads, workers, device, checkpoint and eval cadence) may change freely;
+  threads, workers, device, checkpoint and eval cadence) may change freely (not the worker
+  count of a streamed run: its order depends on it, `trainer.stream`);
 - model settings never change (the saved weights are of that model); paths the initial
   weights were read from (`pretrained`, `tokenizer`) may, since a resume reads the weights
   from the checkpoint;
@@ -64,12 +65,17 @@ def _path_setting(key: str) -> bool:
 def config_changes(saved: dict, now: TrainConfig) -> list[tuple[str, Any, Any]]:
     """(key, saved value, new value) for every setting that differs, HARMLESS ones and
     initial-weight paths left out."""
+    from trainer.checks import streams
+
     old, new = _flat(_normalised(saved)), _flat(to_dict(now))
     keys = sorted(set(old) | set(new))
+    harmless = set(HARMLESS)
+    if any(streams(s) for s in now.data.train):
+        harmless.discard("data.workers")  # streamed order depends on the worker count
     return [
         (k, old.get(k), new.get(k))
         for k in keys
-        if old.get(k) != new.get(k) and k not in HARMLESS and not _path_setting(k)
+        if old.get(k) != new.get(k) and k not in harmless and not _path_setting(k)
     ]
 
 
