@@ -136,3 +136,31 @@ def test_embed_cli_accepts_a_checkpoint_directory(tiny_native_dir):
     np.testing.assert_allclose(
         np.array([it["embedding"] for it in payload["items"]]), expected, atol=1e-6
     )
+
+
+def test_weights_digest_is_remembered_and_follows_rewrites(tmp_path, monkeypatch):
+    """The digest is cached per file state (cold text queries skip hashing tens of MB); a
+    rewritten weights file is hashed again even when its size and mtime are put back."""
+    import hashlib
+    import json
+    import os
+
+    from clapsearch.models import checkpoint
+
+    monkeypatch.setattr(checkpoint, "_digest_cache_file", lambda: tmp_path / "cache.json")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    weights = folder / checkpoint.WEIGHTS_FILE
+    weights.write_bytes(b"a" * 1000)
+    first = checkpoint.weights_digest(folder)
+    assert first == hashlib.sha256(b"a" * 1000).hexdigest()[:12]
+    assert list(json.loads((tmp_path / "cache.json").read_text()).values()) == [first]
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(checkpoint.hashlib, "sha256", lambda: calls.append(1) or real())
+    assert checkpoint.weights_digest(folder) == first and not calls  # from the cache
+    st = weights.stat()
+    weights.write_bytes(b"b" * 1000)  # same size ...
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and mtime put back
+    assert checkpoint.weights_digest(folder) == real(b"b" * 1000).hexdigest()[:12]
+    assert calls == [1]

@@ -130,9 +130,53 @@ def load_checkpoint(directory: str | Path, device: str = "cpu"):
 
 
 def weights_digest(directory: str | Path) -> str:
-    """sha256 of `model.safetensors`, first 12 hex digits: the checkpoint's identity."""
+    """sha256 of `model.safetensors`, first 12 hex digits: the checkpoint's identity.
+
+    Hashing tens of MB costs ~0.1 s, a tenth of a cold text query, so the digest is
+    remembered in the user cache keyed by the file's path, size, inode, mtime and ctime (ctime
+    cannot be set back by a user: rewritten weights always get hashed again)."""
+    path = (Path(directory) / WEIGHTS_FILE).resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}|{st.st_ctime_ns}"
+    cache = _digest_cache()
+    if key in cache:
+        return cache[key]
     h = hashlib.sha256()
-    with open(Path(directory) / WEIGHTS_FILE, "rb") as fh:
+    with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
-    return h.hexdigest()[:12]
+    digest = h.hexdigest()[:12]
+    _remember_digest(cache, key, digest)
+    return digest
+
+
+DIGEST_CACHE_ENTRIES = 64
+
+
+def _digest_cache_file() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("clapsearch")) / "weights-digests.json"
+
+
+def _digest_cache() -> dict[str, str]:
+    try:
+        data = json.loads(_digest_cache_file().read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_digest(cache: dict[str, str], key: str, digest: str) -> None:
+    """Best effort: a read-only or full cache folder only costs the hash next time."""
+    from clapsearch.atomic import write_text
+
+    cache.pop(key, None)
+    cache[key] = digest
+    kept = dict(list(cache.items())[-DIGEST_CACHE_ENTRIES:])
+    try:
+        target = _digest_cache_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text(target, json.dumps(kept))
+    except OSError:
+        pass
