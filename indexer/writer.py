@@ -22,13 +22,12 @@ import uuid
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import text
 
 from clapsearch.config import to_dict
 from clapsearch.identity import ModelIdentity
 from clapsearch.index.paths import resolve_index_dir
 from clapsearch.index.reader import IndexReader, cache_delta, read_generation
-from clapsearch.index.schema import SCHEMA_VERSION, Base, FileRecord, IndexConfig
+from clapsearch.index.schema import SCHEMA_VERSION, FileRecord, IndexConfig
 from clapsearch.index.vectors import decode_vectors, encode_vectors
 
 
@@ -64,11 +63,14 @@ class IndexWriter(IndexReader):
         index_dir.mkdir(parents=True, exist_ok=True)
         writer = cls(index_dir)
         with writer._write() as conn:
-            Base.metadata.create_all(conn)
-            exists = conn.execute(text("SELECT count(*) FROM index_meta")).scalar()
+            from clapsearch.index.tables import create_statements
+
+            for statement in create_statements():
+                conn.execute(statement)
+            exists = conn.execute("SELECT count(*) FROM index_meta").scalar()
             if not exists:
                 conn.execute(
-                    text(
+                    (
                         "INSERT INTO index_meta (id, schema_version, db_uuid, model, model_source, "
                         "model_identity, dim, config_json, generation, index_type, recall_at_10, "
                         "created_at) VALUES (1, :v, :u, :m, :s, :i, :d, :c, 0, 'flat', NULL, :t)"
@@ -100,10 +102,10 @@ class IndexWriter(IndexReader):
         if len(spans) != len(vectors) or (len(vectors) and vectors.shape[1] != self.meta.dim):
             raise ValueError("spans and vectors must match in length, vectors in dim")
         with self._write() as conn:
-            conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=record.path))
-            conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=record.path))
+            conn.execute(("DELETE FROM files WHERE path = :p"), dict(p=record.path))
+            conn.execute(("DELETE FROM failures WHERE path = :p"), dict(p=record.path))
             fid = conn.execute(
-                text(
+                (
                     "INSERT INTO files (path, size, mtime_ns, content_hash, duration_s, "
                     "sample_rate, channels, indexed_at) VALUES (:path, :size, :mtime_ns, "
                     ":content_hash, :duration_s, :sample_rate, :channels, :t) RETURNING id"
@@ -128,9 +130,7 @@ class IndexWriter(IndexReader):
         removed = 0
         with self._write() as conn:
             for p in paths:
-                removed += conn.execute(
-                    text("DELETE FROM files WHERE path = :p"), dict(p=p)
-                ).rowcount
+                removed += conn.execute(("DELETE FROM files WHERE path = :p"), dict(p=p)).rowcount
             if removed:
                 _bump(conn)
         self._view_cache = None
@@ -139,21 +139,21 @@ class IndexWriter(IndexReader):
     def relink(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> None:
         """A file moved: point its row at the new path (segments and vectors untouched)."""
         with self._write() as conn:
-            if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=new_path)).rowcount:
+            if conn.execute(("DELETE FROM files WHERE path = :p"), dict(p=new_path)).rowcount:
                 _bump(conn)
-            conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=new_path))
+            conn.execute(("DELETE FROM failures WHERE path = :p"), dict(p=new_path))
             conn.execute(
-                text("UPDATE files SET path = :new, size = :size, mtime_ns = :m WHERE path = :old"),
+                ("UPDATE files SET path = :new, size = :size, mtime_ns = :m WHERE path = :old"),
                 dict(new=new_path, size=size, m=mtime_ns, old=old_path),
             )
 
     def record_failure(self, path: str, reason: str, detail: str, size: int, mtime_ns: int) -> None:
         """Remember a file that could not be indexed; any old vectors of that path go."""
         with self._write() as conn:
-            if conn.execute(text("DELETE FROM files WHERE path = :p"), dict(p=path)).rowcount:
+            if conn.execute(("DELETE FROM files WHERE path = :p"), dict(p=path)).rowcount:
                 _bump(conn)
             conn.execute(
-                text(
+                (
                     "INSERT OR REPLACE INTO failures (path, reason, detail, size, mtime_ns, "
                     "failed_at) VALUES (:p, :r, :d, :s, :m, :t)"
                 ),
@@ -163,28 +163,28 @@ class IndexWriter(IndexReader):
     def remove_failures(self, paths: Sequence[str]) -> None:
         with self._write() as conn:
             for p in paths:
-                conn.execute(text("DELETE FROM failures WHERE path = :p"), dict(p=p))
+                conn.execute(("DELETE FROM failures WHERE path = :p"), dict(p=p))
 
     def file_states(self) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, content_hash) of every indexed file (incremental scans)."""
         with self._write() as conn:
-            rows = conn.execute(text("SELECT path, size, mtime_ns, content_hash FROM files"))
+            rows = conn.execute("SELECT path, size, mtime_ns, content_hash FROM files")
             return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def failure_states(self) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, reason) of every recorded failure."""
         with self._write() as conn:
-            rows = conn.execute(text("SELECT path, size, mtime_ns, reason FROM failures"))
+            rows = conn.execute("SELECT path, size, mtime_ns, reason FROM failures")
             return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def reset_model(self, model: ModelIdentity, config: IndexConfig) -> None:
         """`--reembed`: drop every file and vector and adopt a new model, in one transaction."""
         with self._write() as conn:
-            conn.execute(text("DELETE FROM segments"))
-            conn.execute(text("DELETE FROM files"))
-            conn.execute(text("DELETE FROM failures"))
+            conn.execute("DELETE FROM segments")
+            conn.execute("DELETE FROM files")
+            conn.execute("DELETE FROM failures")
             conn.execute(
-                text(
+                (
                     "UPDATE index_meta SET model = :m, model_source = :s, model_identity = :i, "
                     "dim = :d, config_json = :c, index_type = 'flat', recall_at_10 = NULL "
                     "WHERE id = 1"
@@ -204,7 +204,7 @@ class IndexWriter(IndexReader):
     def set_config(self, config: IndexConfig) -> None:
         with self._write() as conn:
             conn.execute(
-                text("UPDATE index_meta SET config_json = :c WHERE id = 1"),
+                ("UPDATE index_meta SET config_json = :c WHERE id = 1"),
                 dict(c=json.dumps(to_dict(config))),
             )
         self.refresh_meta()
@@ -212,7 +212,7 @@ class IndexWriter(IndexReader):
     def set_ann_info(self, index_type: str, recall_at_10: float | None) -> None:
         with self._write() as conn:
             conn.execute(
-                text("UPDATE index_meta SET index_type = :t, recall_at_10 = :r WHERE id = 1"),
+                ("UPDATE index_meta SET index_type = :t, recall_at_10 = :r WHERE id = 1"),
                 dict(t=index_type, r=recall_at_10),
             )
         self.refresh_meta()
@@ -232,7 +232,7 @@ class IndexWriter(IndexReader):
             gen = read_generation(conn)
             ids: list[int] = []
             blobs: list[bytes] = []
-            for r in conn.execute(text("SELECT id, vector FROM segments ORDER BY id")):
+            for r in conn.execute("SELECT id, vector FROM segments ORDER BY id"):
                 ids.append(r[0])
                 blobs.append(r[1])
         return int(gen), np.array(ids, dtype=np.int64), decode_vectors(blobs, self.meta.dim)
@@ -250,13 +250,13 @@ def _migrate_meta(conn) -> None:
     row = conn.exec_driver_sql("SELECT * FROM index_meta WHERE id = 1").mappings().one()
     identity = ModelIdentity.from_legacy(row["model"], row["model_source"] or "", int(row["dim"]))
     conn.execute(
-        text("UPDATE index_meta SET model_identity = :i, schema_version = :v WHERE id = 1"),
+        ("UPDATE index_meta SET model_identity = :i, schema_version = :v WHERE id = 1"),
         dict(i=identity.to_json(), v=SCHEMA_VERSION),
     )
 
 
 def _bump(conn) -> None:
-    conn.execute(text("UPDATE index_meta SET generation = generation + 1 WHERE id = 1"))
+    conn.execute("UPDATE index_meta SET generation = generation + 1 WHERE id = 1")
 
 
 __all__ = ["IndexWriter"]

@@ -253,3 +253,23 @@ def test_each_thread_reads_in_its_own_snapshot(store, tmp_path):
         assert other.submit(lambda: len(reader.segment_ids_where())).result() == before + 1
         assert len(reader.segment_ids_where()) == before  # this thread's snapshot held
     reader.close()
+
+
+def test_reading_and_searching_an_index_never_imports_sqlalchemy(tiny_index):
+    """The read side runs on sqlite3 alone (a cold `clapsearch query` skips SQLAlchemy's
+    ~130 modules); the writer keeps declaring the tables with SQLAlchemy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from clapsearch.index.reader import IndexReader\n"
+        f"r = IndexReader.open({str(tiny_index[0])!r})\n"
+        "q = np.ones((1, r.meta.dim), np.float32) / np.sqrt(r.meta.dim)\n"
+        "scores, ids = r.search(q, 3)\n"
+        "assert len(r.segments(ids.ravel())) == 3 and r.status().files > 0\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -138,14 +138,14 @@ def _report(line: str, payload: dict, as_json: bool) -> None:
 @contextmanager
 def storage_errors(index_path: Path | None):
     """Disk full, read-only or vanished index folders, a corrupt database: one sentence."""
-    from sqlalchemy.exc import SQLAlchemyError
+    import sqlite3
 
     from clapsearch.errors import ClapsearchError
     from clapsearch.index.paths import resolve_index_dir
 
     try:
         yield
-    except (OSError, SQLAlchemyError) as err:
+    except (OSError, sqlite3.Error) as err:
         reason = getattr(err, "strerror", None) or str(getattr(err, "orig", None) or err)
         raise ClapsearchError(
             f"Could not use the index at {resolve_index_dir(index_path)}: {reason}."

@@ -1,7 +1,8 @@
 """The read side of an index: everything a query needs, nothing that writes.
 
     paths.py       where an index lives, its files, how audio paths are stored
-    schema.py      the SQLite tables (SQLAlchemy) and the typed records read from them
+    schema.py      the typed records read from the database
+    tables.py      the SQLite tables, declared with SQLAlchemy (only the writer imports it)
     db.py          connections and the thread model (one SQLite connection per thread)
     vectors.py     float16 vector blobs, exact top-k and the one merge rule every path uses
     ann_cache.py   the FAISS cache file format (`ann.faiss`: header + index, atomic writes)

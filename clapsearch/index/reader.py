@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import text
 
 from clapsearch.config import from_dict
 from clapsearch.errors import IndexNotFoundError
@@ -66,7 +65,7 @@ class _View:
 
 
 def read_generation(conn) -> int:
-    return int(conn.execute(text("SELECT generation FROM index_meta WHERE id = 1")).scalar())
+    return int(conn.execute("SELECT generation FROM index_meta WHERE id = 1").scalar())
 
 
 def cache_delta(conn, cache_ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,11 +74,11 @@ def cache_delta(conn, cache_ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.n
     AUTOINCREMENT ids make every id the cache lacks larger than its largest."""
     top = int(cache_ids[-1]) if len(cache_ids) else -1
     live = np.fromiter(
-        (r[0] for r in conn.execute(text("SELECT id FROM segments WHERE id <= :t"), dict(t=top))),
+        (r[0] for r in conn.execute(("SELECT id FROM segments WHERE id <= :t"), dict(t=top))),
         dtype=np.int64,
     )
     rows = conn.execute(
-        text("SELECT id, vector FROM segments WHERE id > :t ORDER BY id"), dict(t=top)
+        ("SELECT id, vector FROM segments WHERE id > :t ORDER BY id"), dict(t=top)
     ).all()
     dead = np.setdiff1d(cache_ids, live)
     fresh = np.array([r[0] for r in rows], dtype=np.int64)
@@ -142,7 +141,7 @@ class IndexReader:
 
     def refresh_meta(self) -> IndexMeta:
         with self.snapshot() as conn:
-            row = conn.execute(text("SELECT * FROM index_meta WHERE id = 1")).mappings().one()
+            row = conn.execute("SELECT * FROM index_meta WHERE id = 1").mappings().one()
         if row.get("model_identity"):
             identity = ModelIdentity.from_json(row["model_identity"])
         else:  # a version 1 database (schema doc)
@@ -231,9 +230,7 @@ class IndexReader:
         )
 
     def _view(self, conn) -> _View:
-        gen, db_uuid = conn.execute(
-            text("SELECT generation, db_uuid FROM index_meta WHERE id = 1")
-        ).one()
+        gen, db_uuid = conn.execute("SELECT generation, db_uuid FROM index_meta WHERE id = 1").one()
         view = self._view_cache
         if view is not None and view.generation == gen:
             return view
@@ -328,9 +325,7 @@ class IndexReader:
             # `segments` would page in every vector blob (0.9 s at 1M windows)
             fids = [
                 r[0]
-                for r in conn.execute(
-                    text("SELECT id FROM files WHERE " + " AND ".join(where)), params
-                )
+                for r in conn.execute(("SELECT id FROM files WHERE " + " AND ".join(where)), params)
             ]
             out: list[int] = []
             for lo in range(0, len(fids), CHUNK):
@@ -348,7 +343,7 @@ class IndexReader:
         with self.snapshot() as conn:
             for candidate in path_candidates(path):
                 row = conn.execute(
-                    text("SELECT id FROM files WHERE path = :p"), dict(p=candidate)
+                    ("SELECT id FROM files WHERE path = :p"), dict(p=candidate)
                 ).first()
                 if row is not None:
                     return int(row[0])
@@ -361,10 +356,7 @@ class IndexReader:
         with self.snapshot() as conn:
             return int(
                 conn.execute(
-                    text(
-                        "SELECT count(*) FROM files WHERE path = :t "
-                        "OR substr(path, 1, :n) = :inside"
-                    ),
+                    ("SELECT count(*) FROM files WHERE path = :t OR substr(path, 1, :n) = :inside"),
                     dict(t=target, n=len(inside), inside=inside),
                 ).scalar()
             )
@@ -423,7 +415,7 @@ class IndexReader:
             if fid is None:
                 return np.zeros(0, np.int64), np.zeros((0, self.meta.dim), np.float32)
             rows = conn.execute(
-                text("SELECT id, vector FROM segments WHERE file_id = :f ORDER BY start_s, id"),
+                ("SELECT id, vector FROM segments WHERE file_id = :f ORDER BY start_s, id"),
                 dict(f=fid),
             ).all()
         return (
@@ -434,10 +426,10 @@ class IndexReader:
     def status(self) -> IndexStatus:
         with self.snapshot() as conn:
             files, duration = conn.execute(
-                text("SELECT count(*), coalesce(sum(duration_s), 0) FROM files")
+                "SELECT count(*), coalesce(sum(duration_s), 0) FROM files"
             ).one()
-            segments = conn.execute(text("SELECT count(*) FROM segments")).scalar()
-            failed = conn.execute(text("SELECT count(*) FROM failures")).scalar()
+            segments = conn.execute("SELECT count(*) FROM segments").scalar()
+            failed = conn.execute("SELECT count(*) FROM failures").scalar()
         meta = self.refresh_meta()
         return IndexStatus(
             files=int(files),
@@ -460,9 +452,7 @@ class IndexReader:
 
     def failures(self) -> list[FailureRecord]:
         with self.snapshot() as conn:
-            rows = conn.execute(
-                text("SELECT path, reason, detail FROM failures ORDER BY path")
-            ).all()
+            rows = conn.execute("SELECT path, reason, detail FROM failures ORDER BY path").all()
         return [FailureRecord(r[0], r[1], r[2]) for r in rows]
 
 

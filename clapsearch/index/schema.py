@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 schema of an index database and the typed records read from it.
+"""The typed records of an index database (its tables are declared with SQLAlchemy in
+`clapsearch.index.tables`, which only the writer imports: readers use sqlite3 directly).
 
 Tables (see docs/index-format.md for the commit protocol):
 - `index_meta`: one row: the model (`model`: its identity key; `model_identity`: the whole
@@ -19,9 +20,6 @@ Tables (see docs/index-format.md for the commit protocol):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clapsearch.identity import ModelIdentity
 
@@ -60,60 +58,6 @@ class IndexConfig:
     exact_threshold: int = 50_000
     ann: str = "auto"
     target_recall: float = 0.95
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class MetaRow(Base):
-    __tablename__ = "index_meta"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    schema_version: Mapped[int] = mapped_column(Integer)
-    db_uuid: Mapped[str] = mapped_column(String(36))
-    model: Mapped[str] = mapped_column(Text)
-    model_source: Mapped[str] = mapped_column(Text, default="")  # version 1; kept for old readers
-    model_identity: Mapped[str] = mapped_column(Text, default="")  # ModelIdentity JSON
-    dim: Mapped[int] = mapped_column(Integer)
-    config_json: Mapped[str] = mapped_column(Text)
-    generation: Mapped[int] = mapped_column(Integer, default=0)
-    index_type: Mapped[str] = mapped_column(String(32), default="flat")
-    recall_at_10: Mapped[float | None] = mapped_column(Float, nullable=True)
-    created_at: Mapped[float] = mapped_column(Float)
-
-
-class FileRow(Base):
-    __tablename__ = "files"
-    __table_args__ = {"sqlite_autoincrement": True}
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
-    size: Mapped[int] = mapped_column(Integer)
-    mtime_ns: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
-    duration_s: Mapped[float] = mapped_column(Float)
-    sample_rate: Mapped[int] = mapped_column(Integer)
-    channels: Mapped[int] = mapped_column(Integer)
-    indexed_at: Mapped[float] = mapped_column(Float)
-
-
-class SegmentRow(Base):
-    __tablename__ = "segments"
-    __table_args__ = (Index("ix_segments_file", "file_id"), {"sqlite_autoincrement": True})
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
-    start_s: Mapped[float] = mapped_column(Float)
-    end_s: Mapped[float] = mapped_column(Float)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class FailureRow(Base):
-    __tablename__ = "failures"
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
-    reason: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str] = mapped_column(Text, default="")
-    size: Mapped[int] = mapped_column(Integer, default=0)
-    mtime_ns: Mapped[int] = mapped_column(Integer, default=0)
-    failed_at: Mapped[float] = mapped_column(Float)
 
 
 # --- typed records returned by IndexReader ---------------------------------------------------
