@@ -11,6 +11,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+def pytest_configure(config):
+    """Tests drive `clapsearch.cli.app` directly: every command registered (the console
+    entry point loads only the one on its command line)."""
+    from clapsearch.cli import load_commands
+
+    load_commands()
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()
 ESC50_DIR = DATA / "esc50-mini"

@@ -67,3 +67,28 @@ def test_bad_arguments_fail_before_any_model_or_index_is_touched(tmp_path):
         assert proc.returncode == 2 if "-k" in args else proc.returncode != 0
         assert proc.stderr.strip().endswith("False"), proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_every_command_is_loaded_by_its_name_alone():
+    """`main()` imports only the modules of the command it runs (`COMMAND_MODULES`): each
+    registered command must be listed, and loading its modules alone must register it."""
+    from typer.main import get_command
+
+    from clapsearch.cli import COMMAND_MODULES
+
+    registered = set(get_command(app).commands)
+    assert registered == set(COMMAND_MODULES)
+    code = (
+        "import sys\n"
+        "from typer.main import get_command\n"
+        "from clapsearch.cli import app, load_commands\n"
+        "load_commands([sys.argv[1], '--help'])\n"
+        "group = get_command(app)\n"
+        "print(sys.argv[1] in group.commands, 'clapsearch.cli.serve' in sys.modules)\n"
+    )
+    for name in sorted(registered):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, name], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["True", str(name == "serve")], name

@@ -17,11 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from clapsearch.datasets.base import ClassificationSet, MissingClip
 from clapsearch.errors import UsageError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `clapsearch --help` lists the layouts
+    import numpy as np
 
 SPLITS = ("train", "val", "test")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".au", ".aiff", ".aif", ".m4a", ".opus")
@@ -58,6 +60,8 @@ class LabelledSet:
 
     def targets(self) -> np.ndarray:
         """`(n_clips, n_classes)` bool: multi-hot (one-hot when single-label)."""
+        import numpy as np
+
         out = np.zeros((len(self.clips), len(self.class_names)), dtype=bool)
         for i, clip in enumerate(self.clips):
             out[i, list(clip.labels)] = True

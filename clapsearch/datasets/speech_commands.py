@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import soundfile as sf
-
 from clapsearch.datasets.base import no_split
 from clapsearch.datasets.labelled import (
     AUDIO_EXTENSIONS,
@@ -53,6 +51,8 @@ def _read_list(path: Path) -> set[str]:
 
 
 def _silence(root: Path) -> list[LabelledClip]:
+    import soundfile as sf  # here, not at import: the CLI lists layouts without numpy
+
     clips = []
     folder = root / NOISE
     for path in sorted(folder.glob("*.wav")) if folder.is_dir() else []:

@@ -365,7 +365,7 @@ class IndexReader:
         """One indexed file by id, with its windows' spans; None when no file has that id."""
         with self.snapshot() as conn:
             row = conn.execute(
-                text(
+                (
                     "SELECT path, size, mtime_ns, content_hash, duration_s, sample_rate, "
                     "channels, indexed_at FROM files WHERE id = :f"
                 ),
@@ -374,7 +374,7 @@ class IndexReader:
             if row is None:
                 return None
             spans = conn.execute(
-                text("SELECT start_s, end_s FROM segments WHERE file_id = :f ORDER BY start_s, id"),
+                ("SELECT start_s, end_s FROM segments WHERE file_id = :f ORDER BY start_s, id"),
                 dict(f=int(file_id)),
             ).all()
         record = FileRecord(
@@ -402,7 +402,7 @@ class IndexReader:
         """Every folder holding indexed files, sorted, with how many files it holds directly."""
         counts: dict[str, int] = {}
         with self.snapshot() as conn:
-            for (path,) in conn.execute(text("SELECT path FROM files")):
+            for (path,) in conn.execute("SELECT path FROM files"):
                 folder = os.path.dirname(path)
                 counts[folder] = counts.get(folder, 0) + 1
         return sorted(counts.items())
