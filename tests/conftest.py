@@ -19,6 +19,7 @@ def pytest_configure(config):
 
     load_commands()
 
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()
 ESC50_DIR = DATA / "esc50-mini"
