@@ -17,7 +17,8 @@ query below runs the default model's text tower.
    process on 127.0.0.1, found through its server.json) over one keep-alive connection;
    overhead = HTTP p50 - in-process p50 (the same queries, the same run); the server's own
    time per request (its `Server-Timing` header: routing, the lock, the search, JSON) is
-   reported too, so transport and scheduling between the two processes show apart;
+   reported too, and the round trip of `GET /api/health` (no search), so transport and
+   scheduling between the two processes show apart;
 3. load (largest size only): 16 client threads, each with its own keep-alive connection,
    for `--load-s` seconds against 127.0.0.1 only; throughput, p50/p99, errors.
 
@@ -171,6 +172,20 @@ def over_http(server: Server, n: int) -> tuple[list[float], list[float]]:
     return out, app
 
 
+def floor(server: Server, n: int) -> list[float]:
+    """Round trips of `GET /api/health` (no search): the HTTP and scheduling floor."""
+    conn = server.connection()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        conn.request("GET", "/api/health")
+        r = conn.getresponse()
+        r.read()
+        out.append(time.perf_counter() - t)
+    conn.close()
+    return out
+
+
 def load(server: Server, clients: int, seconds: float, max_requests: int = 200_000) -> dict:
     """`clients` threads, keep-alive each, for `seconds` (and at most `max_requests`)."""
     lat: list[float] = []
@@ -237,6 +252,7 @@ def main() -> None:
         server = Server(folder)
         try:
             remote, app = over_http(server, args.queries)
+            health = floor(server, args.queries)
             row = {
                 "segments": n,
                 "queries": args.queries,
@@ -246,6 +262,7 @@ def main() -> None:
                 "http_p99_ms": pct(remote, 99),
                 "server_p50_ms": pct(app, 50),
                 "server_p99_ms": pct(app, 99),
+                "health_p50_ms": pct(health, 50),
             }
             row["overhead_p50_ms"] = round(row["http_p50_ms"] - row["library_p50_ms"], 2)
             print(json.dumps(row), flush=True)
