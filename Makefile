@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PEERS := msclap==1.3.4 laion-clap==1.1.7 torchlibrosa==0.1.0
 
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -10,12 +11,19 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: install test test-fast demo lint bench bench-serve clean browser-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel on disk; an unpinned spec pulls GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,parity]'
+	# The reference systems' own code for the parity tests (docs/checkpoints.md), without their
+	# pinned dependencies (torchaudio, torchvision, numpy<2 would break this torch).
+	$(BIN)/pip install -q --no-deps $(PEERS)
+	# laion-clap's wheel also installs a top-level `tests` package that shadows ours.
+	$(BIN)/python -c "import pathlib, shutil, sysconfig; \
+	  t = pathlib.Path(sysconfig.get_paths()['purelib'], 'tests'); \
+	  (t / 'check_ckpt.py').exists() and shutil.rmtree(t)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -33,6 +33,11 @@ class AudioConfig:
     48 kHz, 10 s windows, 1024-point FFT, hop 480 (1001 frames), 64 mel bins from 50 Hz to 14 kHz.
     `rand_trunc` models use a slaney-normalised slaney-scale filterbank, `fusion` models an
     un-normalised HTK filterbank, exactly as transformers' `ClapFeatureExtractor`.
+
+    `filterbank_rate`: the sample rate the mel filters are designed for; 0 (every model but
+    one) means `sample_rate`. MS-CLAP 2023 decodes and takes its STFT at 44.1 kHz but builds its
+    filters for 32 kHz (its HTSAT wrapper reads the AudioSet config, not its own yml), so its
+    bin k is treated as k * 32000 / n_fft Hz; reproducing that needs the two rates apart.
     """
 
     sample_rate: int = 48_000
@@ -44,6 +49,12 @@ class AudioConfig:
     f_max: float = 14_000.0
     truncation: Truncation = "rand_trunc"
     padding: Literal["repeatpad", "repeat", "pad"] = "repeatpad"
+    filterbank_rate: int = 0
+
+    @property
+    def mel_rate(self) -> int:
+        """The rate the mel filters assume (see `filterbank_rate`)."""
+        return self.filterbank_rate or self.sample_rate
 
     def __post_init__(self) -> None:
         """Refuse sizes no CLAP front end uses: a model folder's config decides how much is

@@ -57,7 +57,8 @@ def mel_to_hertz(mels: np.ndarray, scale: str) -> np.ndarray:
 
 def mel_filterbank(config: AudioConfig) -> np.ndarray:
     """Triangular filters `(n_fft // 2 + 1, n_mels)`, float64, the same formula as
-    `transformers.audio_utils.mel_filter_bank` (and so torchaudio for HTK, librosa for slaney)."""
+    `transformers.audio_utils.mel_filter_bank` (and so torchaudio for HTK, librosa for slaney).
+    The FFT bins are placed at `config.mel_rate` (the decode rate unless `filterbank_rate`)."""
     n_freqs = config.n_fft // 2 + 1
     scale = config.mel_scale
     mel_points = np.linspace(
@@ -66,7 +67,7 @@ def mel_filterbank(config: AudioConfig) -> np.ndarray:
         config.n_mels + 2,
     )
     filter_freqs = mel_to_hertz(mel_points, scale)
-    fft_freqs = np.linspace(0, config.sample_rate // 2, n_freqs)
+    fft_freqs = np.linspace(0, config.mel_rate // 2, n_freqs)
     diff = np.diff(filter_freqs)
     slopes = filter_freqs[None, :] - fft_freqs[:, None]
     down = -slopes[:, :-2] / diff[:-1]

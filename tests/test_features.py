@@ -125,3 +125,44 @@ def test_quiet_bands_beside_loud_ones_stay_within_1e3_db():
             ours = clap_features([torch.from_numpy(window)], config)[0][0]
             worst = max(worst, float(np.abs(ours.numpy() - expected).max()))
     assert worst <= TOLERANCE_DB
+
+
+def test_filterbank_rate_default_leaves_every_existing_front_end_unchanged():
+    """`filterbank_rate` 0 (the default, and what configs saved before it existed read as)
+    means the decode rate: filters and features are bit-identical to naming that rate."""
+    from clapsearch.config import from_dict, to_dict
+
+    clip = torch.from_numpy(_load48k(esc50_files(1)[0]))[None]
+    for truncation in ("rand_trunc", "fusion"):
+        base = AudioConfig(truncation=truncation)
+        legacy = to_dict(base)
+        del legacy["filterbank_rate"]
+        assert from_dict(AudioConfig, legacy) == base
+        explicit = AudioConfig(truncation=truncation, filterbank_rate=48_000)
+        assert np.array_equal(mel_filterbank(base), mel_filterbank(explicit))
+        assert torch.equal(log_mel(clip, base), log_mel(clip, explicit))
+
+
+def test_filterbank_rate_places_bins_at_that_rate():
+    """MS-CLAP 2023: 44.1 kHz STFT, filters built for 32 kHz (librosa's slaney filters, as
+    torchlibrosa builds them), not for 44.1 kHz."""
+    from transformers.audio_utils import mel_filter_bank
+
+    config = AudioConfig(
+        sample_rate=44_100, window_s=7, hop_length=320, filterbank_rate=32_000, f_max=14_000
+    )
+    expected = mel_filter_bank(
+        num_frequency_bins=513,
+        num_mel_filters=64,
+        min_frequency=50,
+        max_frequency=14_000,
+        sampling_rate=32_000,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+    np.testing.assert_allclose(mel_filterbank(config), expected, rtol=0, atol=1e-12)
+    at_decode_rate = mel_filterbank(AudioConfig(sample_rate=44_100, hop_length=320))
+    assert np.abs(mel_filterbank(config) - at_decode_rate).max() > 1e-3
+    librosa = pytest.importorskip("librosa")
+    reference = librosa.filters.mel(sr=32_000, n_fft=1024, n_mels=64, fmin=50, fmax=14_000)
+    np.testing.assert_allclose(mel_filterbank(config).T, reference, rtol=0, atol=1e-6)
