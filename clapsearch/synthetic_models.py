@@ -62,6 +62,43 @@ def _build_tokenizer(folder: Path, vocab_size: int = 0):
     return tokenizer
 
 
+def _gpt2_byte_symbols() -> list[str]:
+    """GPT-2's byte-level alphabet in its vocabulary order: printable bytes first."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    rest = [b for b in range(256) if b not in printable]
+    return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(rest))]
+
+
+def build_gpt2_tokenizer(vocab_size: int = 50257):
+    """A GPT-2-shaped byte-level BPE tokenizer trained on `_CORPUS`: the 256 byte symbols in
+    GPT-2's order (so `!` is id 0, which MS-CLAP 2023 pads with), learned merges, unused
+    entries up to `vocab_size` and `<|endoftext|>` last (id 50256 at GPT-2's size)."""
+    import tempfile
+
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(_CORPUS * 4, vocab_size=400, min_frequency=1)
+    with tempfile.TemporaryDirectory() as scratch:
+        bpe.save_model(scratch)
+        merges = [
+            tuple(line.split())
+            for line in (Path(scratch) / "merges.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+    vocab = {symbol: i for i, symbol in enumerate(_gpt2_byte_symbols())}
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    for i in range(len(vocab), vocab_size - 1):
+        vocab[f"<unused{i}>"] = i
+    vocab["<|endoftext|>"] = len(vocab)
+    tokenizer = GPT2TokenizerFast(vocab=vocab, merges=merges, model_max_length=1024)
+    if len(tokenizer) != len(vocab) or tokenizer.convert_tokens_to_ids("!") != 0:
+        raise RuntimeError("the GPT-2 stand-in tokenizer is not GPT-2 shaped")
+    return tokenizer
+
+
 def laion_feature_extractor(truncation: str = "rand_trunc"):
     """transformers' `ClapFeatureExtractor` with the LAION-CLAP checkpoints' settings
     (48 kHz, 10 s, 64 mels from 50 Hz to 14 kHz): the reference our front end is tested

@@ -44,6 +44,8 @@ class NativeTextEmbedder(Embedder):
 
         folder = Path(name_or_path).expanduser().resolve()
         config, _ = read_checkpoint_meta(folder)
+        if config.text_encoder.pooling not in ("cls", "mean") or config.text_encoder.suffix:
+            raise UnsupportedTextTower("only cls / mean pooling without a text suffix")
         tokenizer_file = folder / TOKENIZER_DIR / "tokenizer.json"
         if not tokenizer_file.is_file():
             raise UnsupportedTextTower("the checkpoint has no tokenizer.json")

@@ -1,0 +1,61 @@
+"""Model files (not folders): MS-CLAP `.pth` and LAION-CLAP `.pt`, recognised by content.
+
+`load_file_embedder(path)` asks each file format whether the file is one of its own (by the
+keys inside, never by the file's name or suffix) and wraps the rebuilt `ClapsearchModel` in the
+same `Embedder` as clapsearch checkpoints, so windows, averaging and normalisation are shared.
+The identity (`msclap-2023:CLAP_weights_2023.pth@<hash>`) hashes the file's content, so an index
+built with a file accepts a renamed copy and refuses other weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from clapsearch.errors import ModelLoadError
+
+
+def recognise_file(path: str | Path) -> str | None:
+    """`msclap` / `laion` for a model file of that format, else None."""
+    from clapsearch.sources import laion, msclap
+
+    if msclap.recognise(path):
+        return "msclap"
+    if laion.recognise(path):
+        return "laion"
+    return None
+
+
+def load_file_model(path: str | Path):
+    """-> (`ClapsearchModel` in eval mode, tokenizer, kind) for a recognised model file."""
+    from clapsearch.sources import laion, msclap
+
+    path = Path(path).expanduser()
+    kind = recognise_file(path)
+    if kind == "msclap":
+        model, tokenizer, version = msclap.load(path)
+        return model, tokenizer, f"msclap-{version}"
+    if kind == "laion":
+        model, tokenizer = laion.load(path)
+        return model, tokenizer, "laion"
+    raise ModelLoadError(
+        f"{path} is not a model file clapsearch recognises (an MS-CLAP .pth or a LAION-CLAP .pt "
+        f"holding its weights); model folders are transformers or clapsearch checkpoints."
+    )
+
+
+def load_file_embedder(path: str | Path, device: torch.device, dtype: torch.dtype):
+    """The `Embedder` of an MS-CLAP / LAION-CLAP file on `device` in `dtype`."""
+    from clapsearch.backends.native import NativeEmbedder
+    from clapsearch.sources.torchfile import file_digest
+
+    path = Path(path).expanduser()
+    model, tokenizer, kind = load_file_model(path)
+    identity = f"{kind}:{path.name}@{file_digest(path)}"
+    embedder = NativeEmbedder.from_model(model.to(device=device, dtype=dtype), tokenizer, identity)
+    embedder.name_or_path = str(path)
+    return embedder
+
+
+__all__ = ["load_file_embedder", "load_file_model", "recognise_file"]
