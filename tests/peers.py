@@ -445,3 +445,36 @@ def laion_get_audio_features():
         namespace,
     )
     return namespace["get_audio_features"]
+
+
+# --- peer model files shared by the test modules ------------------------------------------------
+@pytest.fixture(scope="session")
+def peer_files(tmp_path_factory):
+    """`get(name)` -> (the peer's model object, the file it was saved to), built once a session:
+    `msclap-2022`, `msclap-2023`, `laion-htsat`, `laion-htsat-fusion`, `laion-pann`."""
+    import torch
+
+    built = {}
+
+    def get(name: str):
+        if name in built:
+            return built[name]
+        folder = tmp_path_factory.mktemp(name)
+        if name.startswith("msclap-"):
+            version = name.split("-")[1]
+            family = "gpt2" if version == "2023" else "bert"
+            text_dir = tiny_text_tower(folder / family, family)
+            torch.manual_seed(int(version))
+            model = build_msclap(version, text_dir)
+            path = folder / f"CLAP_weights_{version}.pth"
+            torch.save({"model": model.state_dict()}, str(path))
+        else:
+            kind, fusion = name.split("-")[1], name.endswith("-fusion")
+            torch.manual_seed(7)
+            model = build_laion(kind, fusion)
+            path = folder / ("630k-audioset-fusion-best.pt" if fusion else "630k-audioset-best.pt")
+            save_laion(model, path)
+        built[name] = (model, path)
+        return built[name]
+
+    return get

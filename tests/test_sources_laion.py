@@ -46,30 +46,27 @@ def hub(tmp_path_factory):
     patch.undo()
 
 
-def _setup(kind, fusion, tmp_path_factory):
+def _setup(name, peer_files):
     from transformers import AutoTokenizer
 
-    torch.manual_seed(7)
-    model = peers.build_laion(kind, fusion)
-    path = tmp_path_factory.mktemp(f"laion-{kind}") / "630k-audioset-best.pt"
-    peers.save_laion(model, path)
+    model, path = peer_files(name)
     ours = load_embedder(str(path), device="cpu", precision="fp32")
     return model, ours, path, AutoTokenizer.from_pretrained("roberta-base")
 
 
 @pytest.fixture(scope="module")
-def htsat(tmp_path_factory, hub):
-    return _setup("htsat", False, tmp_path_factory)
+def htsat(peer_files, hub):
+    return _setup("laion-htsat", peer_files)
 
 
 @pytest.fixture(scope="module")
-def htsat_fusion(tmp_path_factory, hub):
-    return _setup("htsat", True, tmp_path_factory)
+def htsat_fusion(peer_files, hub):
+    return _setup("laion-htsat-fusion", peer_files)
 
 
 @pytest.fixture(scope="module")
-def pann(tmp_path_factory, hub):
-    return _setup("pann", False, tmp_path_factory)
+def pann(peer_files, hub):
+    return _setup("laion-pann", peer_files)
 
 
 @pytest.fixture(scope="module")

@@ -47,15 +47,10 @@ def hub(tmp_path_factory):
     patch.undo()
 
 
-def _setup(version, tmp_path_factory, hub):
+def _setup(version, peer_files):
     from transformers import AutoTokenizer
 
-    family = "gpt2" if version == "2023" else "bert"
-    text_dir = peers.tiny_text_tower(tmp_path_factory.mktemp(f"ms{version}text") / family, family)
-    torch.manual_seed(int(version))
-    clap = peers.build_msclap(version, text_dir)
-    path = tmp_path_factory.mktemp(f"ms{version}") / f"CLAP_weights_{version}.pth"
-    torch.save({"model": clap.state_dict()}, str(path))
+    clap, path = peer_files(f"msclap-{version}")
     hub_id = "gpt2" if version == "2023" else "bert-base-uncased"  # what msclap's yml names
     wrapper = peers.msclap_wrapper(clap, version, AutoTokenizer.from_pretrained(hub_id))
     ours = load_embedder(str(path), device="cpu", precision="fp32")
@@ -63,13 +58,13 @@ def _setup(version, tmp_path_factory, hub):
 
 
 @pytest.fixture(scope="module")
-def ms2022(tmp_path_factory, hub):
-    return _setup("2022", tmp_path_factory, hub)
+def ms2022(peer_files, hub):
+    return _setup("2022", peer_files)
 
 
 @pytest.fixture(scope="module")
-def ms2023(tmp_path_factory, hub):
-    return _setup("2023", tmp_path_factory, hub)
+def ms2023(peer_files, hub):
+    return _setup("2023", peer_files)
 
 
 @pytest.fixture(scope="module")

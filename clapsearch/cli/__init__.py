@@ -30,6 +30,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "eval": ("eval", "suite"),
     "train": ("train",),
     "serve": ("serve",),
+    "convert": ("convert",),
 }
 
 

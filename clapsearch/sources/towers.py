@@ -172,12 +172,16 @@ def swin_to_transformers(state: Tensors) -> dict[str, torch.Tensor]:
     return out
 
 
+# Buffers a model fills at init with constants (arange / zeros): a file need not carry them.
+_CONSTANT_BUFFERS = ("position_ids", "token_type_ids")
+
+
 def load_exactly(module: torch.nn.Module, state: Tensors, what: str, ignore: Callable) -> None:
     """Load `state` into `module`, every parameter and buffer covered: a file that leaves one
     at its random init is refused, never half-loaded. `ignore(key)` names the file's tensors
     that are known to play no part (front-end buffers, classifier heads)."""
     own = module.state_dict()
-    missing = sorted(k for k in own if k not in state and not k.endswith("position_ids"))
+    missing = sorted(k for k in own if k not in state and not k.endswith(_CONSTANT_BUFFERS))
     unexpected = sorted(k for k in state if k not in own and not ignore(k))
     wrong = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
