@@ -188,23 +188,25 @@ def randomise_norms(module) -> None:
             m.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
 
 
-def tiny_text_tower(folder, family: str):
+def tiny_text_tower(folder, family: str, width: int = 64):
     """A random 1-layer text tower of the family msclap names (`bert`, `gpt2`), saved where
-    msclap's `AutoModel.from_pretrained(text_model)` reads it. 64 wide: one 64-wide head."""
+    msclap's `AutoModel.from_pretrained(text_model)` reads it; 64-wide heads. msclap's own
+    loader needs `width` 768 (its yml's `transformer_embed_dim`)."""
     from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
+    heads = width // 64
     if family == "bert":
         model = BertModel(
             BertConfig(
                 vocab_size=30522,
-                hidden_size=64,
+                hidden_size=width,
                 num_hidden_layers=1,
-                num_attention_heads=1,
+                num_attention_heads=heads,
                 intermediate_size=128,
             )
         )
     else:
-        config = GPT2Config(vocab_size=50257, n_embd=64, n_layer=1, n_head=1)
+        config = GPT2Config(vocab_size=50257, n_embd=width, n_layer=1, n_head=heads, n_inner=128)
         model = GPT2Model(config)
     model.save_pretrained(str(folder))
     return folder
@@ -261,7 +263,7 @@ def msclap_yml(version: str):
     return wrapper.CLAPWrapper.read_config_as_args(None, text, is_config_str=True)
 
 
-def build_msclap(version: str, text_dir, tiny: bool = True):
+def build_msclap(version: str, text_dir, tiny: bool = True, text_width: int = 64):
     """msclap's `CLAP` for `version` ("2022" CNN14 + BERT, "2023" HTSAT + GPT-2) with random
     weights, built from its yml as `CLAPWrapper.load_clap` does, the text tower read from
     `text_dir` (a tiny one). `tiny`: the audio tower's own classes at small widths (CNN14
@@ -286,7 +288,7 @@ def build_msclap(version: str, text_dir, tiny: bool = True):
             classes_num=args.num_classes,
             out_emb=out_emb,
             text_model=str(text_dir),
-            transformer_embed_dim=64,
+            transformer_embed_dim=text_width,
             d_proj=32 if tiny else args.d_proj,
         )
     if tiny and version == "2022":  # CNN14's widths are literals in its __init__
@@ -370,7 +372,7 @@ def laion_audio_cfg(kind: str, size: str = "tiny") -> dict:
     )
 
 
-def build_laion(kind: str = "htsat", fusion: bool = False, tiny: bool = True):
+def build_laion(kind: str = "htsat", fusion: bool = False, tiny: bool = True, size: str = "tiny"):
     """laion_clap's `CLAP` (HTSAT or PANN CNN14 audio, RoBERTa text) with random weights, made
     by its own `CLAP(**model_cfg)` as `create_model` does. `tiny`: HTSAT at 16 wide, depths
     1-2-1-1 (its own class), CNN14 8..256 wide, 32-d heads; else HTSAT-tiny's sizes. The text
@@ -384,10 +386,11 @@ def build_laion(kind: str = "htsat", fusion: bool = False, tiny: bool = True):
         patch.setattr(p.laion_model, "RobertaModel", _RobertaFromTinyConfig)
         if tiny and kind == "htsat":
             patch.setattr(p.laion_model, "create_htsat_model", _tiny_laion_htsat)
-        embed = {"htsat": 128 if tiny else 768, "pann": 64 if tiny else 2048}[kind]
+        htsat_width = 128 if tiny else {"tiny": 768, "base": 1024}[size]
+        embed = {"htsat": htsat_width, "pann": 64 if tiny else 2048}[kind]
         model = p.laion_model.CLAP(
             embed_dim=embed,
-            audio_cfg=laion_audio_cfg(kind),
+            audio_cfg=laion_audio_cfg(kind, size),
             text_cfg=dict(
                 context_length=77, vocab_size=49408, width=512, heads=8, layers=12,
                 model_type="roberta",
@@ -478,3 +481,22 @@ def peer_files(tmp_path_factory):
         return built[name]
 
     return get
+
+
+MIN_COSINE = 0.9999
+
+
+def assert_parity(label: str, got, want, minimum: float = MIN_COSINE) -> float:
+    """Row-wise cosine between clapsearch's vectors and the peer's: print the smallest (the
+    figure docs/checkpoints.md quotes: `pytest -s ... | grep parity`) and require `minimum`."""
+    import numpy as np
+
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    got = got / np.linalg.norm(got, axis=-1, keepdims=True)
+    want = want / np.linalg.norm(want, axis=-1, keepdims=True)
+    worst = float((got * want).sum(-1).min())
+    print(f"parity {label}: min cosine {worst:.7f} over {got.shape[0]}")
+    assert worst >= minimum, f"{label}: cosine {worst} < {minimum}"
+    return worst

@@ -125,6 +125,51 @@ def average_precision_at(sorted_ranks: np.ndarray, cutoff: int = MAP_CUTOFF) -> 
     return float(precision_at_hit.sum() / ranks.size)
 
 
+def audio_to_text_ranks_by_caption(
+    similarity: np.ndarray, caption_to_audio: np.ndarray
+) -> list[np.ndarray]:
+    """-> for each clip, the 1-based ranks of its true captions in *caption order* (the order
+    of `caption_to_audio`), the same ranks as `audio_to_text_ranks` before sorting (true
+    captions tied with each other keep caption order)."""
+    sim, c2a = _check(similarity, caption_to_audio)
+    by_clip = np.ascontiguousarray(sim.T)
+    out: list[np.ndarray] = []
+    for a in range(sim.shape[1]):
+        column = by_clip[a]
+        is_true = c2a == a
+        true_scores = column[is_true]
+        wrong = np.sort(column[~is_true])
+        wrong_at_least = wrong.size - np.searchsorted(wrong, true_scores, side="left")
+        order = np.argsort(-true_scores, kind="stable")  # best first, ties in caption order
+        place = np.empty_like(order)
+        place[order] = np.arange(true_scores.size)
+        out.append(place + 1 + wrong_at_least)
+    return out
+
+
+def laion_conventions(similarity: np.ndarray, caption_to_audio: np.ndarray) -> dict:
+    """The scores LAION-CLAP's `evaluate_clotho_audiocaps` computes differently from
+    `retrieval_scores` (same ranks, pessimistic ties):
+
+    - A2T mAP@10 from each clip's true-caption ranks in caption order, never sorted:
+      `sum_j j / r_j` over the ranks within 10 taken in that order, over the number of true
+      captions (LAION divides by 5, Clotho's and AudioCaps' count);
+    - T2A median rank as `floor(median(rank - 1)) + 1`.
+
+    -> `{"a2t": {"mAP@10": x}, "t2a": {"median_rank": y}}`."""
+    t2a = text_to_audio_ranks(similarity, caption_to_audio)
+    aps = []
+    for ranks in audio_to_text_ranks_by_caption(similarity, caption_to_audio):
+        if not ranks.size:
+            continue
+        kept = ranks[ranks <= MAP_CUTOFF]
+        aps.append(float((np.arange(1, kept.size + 1) / kept).sum() / ranks.size))
+    return {
+        "a2t": {"mAP@10": float(np.mean(aps))},
+        "t2a": {"median_rank": float(np.floor(np.median(t2a - 1)) + 1)},
+    }
+
+
 def zeroshot_correct(similarity: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """`(n_clips, n_classes)` scores, `(n_clips,)` int true class -> `(n_clips,)` bool: the
     true class scores strictly higher than every other class (ties count as wrong)."""

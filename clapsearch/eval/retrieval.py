@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from clapsearch.datasets import MissingClip, RetrievalSet, describe_missing, loa
 from clapsearch.embedder import Embedder
 from clapsearch.errors import UsageError
 from clapsearch.eval.clips import embed_files, embed_texts
-from clapsearch.eval.metrics import METRIC_KEYS, retrieval_scores
+from clapsearch.eval.metrics import METRIC_KEYS, laion_conventions, retrieval_scores
 from clapsearch.training_record import TrainingOverlap, model_folder, training_overlap
 
 
@@ -36,6 +36,8 @@ class RetrievalResult:
     text_emb: np.ndarray  # (n_captions, dim)
     precision: str = "float32"  # the model's compute dtype
     trained_on: TrainingOverlap = TrainingOverlap(False, 0, 0)  # evaluated clips it trained on
+    # The same ranks scored by LAION-CLAP's conventions where they differ (metrics.laion_conventions).
+    conventions: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The `--json` contract: t2a, a2t, n_audio, n_captions, missing (+ context keys)."""
@@ -50,6 +52,7 @@ class RetrievalResult:
             "model": self.model,
             "precision": self.precision,
             "trained_on": self.trained_on.to_json(),
+            "conventions": self.conventions,
         }
 
 
@@ -76,8 +79,13 @@ def score_embeddings(
     audio_emb: np.ndarray, text_emb: np.ndarray, caption_to_audio: np.ndarray
 ) -> dict:
     """`(n_audio, d)`, `(n_captions, d)` unit rows -> retrieval_scores on cosine similarity."""
-    similarity = text_emb.astype(np.float32) @ audio_emb.astype(np.float32).T
-    return retrieval_scores(similarity, np.asarray(caption_to_audio, dtype=np.int64))
+    return retrieval_scores(
+        _similarity(audio_emb, text_emb), np.asarray(caption_to_audio, np.int64)
+    )
+
+
+def _similarity(audio_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    return text_emb.astype(np.float32) @ audio_emb.astype(np.float32).T
 
 
 def run_retrieval(
@@ -97,7 +105,9 @@ def run_retrieval(
     if not dataset.audio_paths:
         raise UsageError(f"no clip of {dataset.name} could be decoded.")
     text_emb = embed_texts(embedder, dataset.captions, progress=progress)
-    scores = score_embeddings(clips.embeddings, text_emb, np.array(dataset.caption_to_audio))
+    c2a = np.array(dataset.caption_to_audio, dtype=np.int64)
+    scores = score_embeddings(clips.embeddings, text_emb, c2a)
+    laion = laion_conventions(_similarity(clips.embeddings, text_emb), c2a)
     return RetrievalResult(
         dataset=dataset.name,
         model=embedder.identity,
@@ -110,6 +120,7 @@ def run_retrieval(
         trained_on=training_overlap(model_folder(embedder), dataset.audio_paths),
         audio_emb=clips.embeddings,
         text_emb=text_emb,
+        conventions={"laion": laion},
     )
 
 
@@ -147,6 +158,23 @@ def format_table(result: RetrievalResult) -> str:
         row = result.scores[key]
         cells = "".join(f"{100 * row[k]:9.2f}" for k in METRIC_KEYS[:4])
         lines.append(f"{label:14}{cells}{row['median_rank']:10.1f}")
+    lines.extend(_convention_notes(result))
     if result.missing:
         lines.append(describe_missing(result.missing))
     return "\n".join(lines)
+
+
+def _convention_notes(result: RetrievalResult) -> list[str]:
+    """One line per score that LAION-CLAP's evaluation would print differently."""
+    laion = result.conventions.get("laion", {})
+    notes = []
+    ours, theirs = result.scores["a2t"]["mAP@10"], laion.get("a2t", {}).get("mAP@10")
+    if theirs is not None and abs(100 * ours - 100 * theirs) >= 0.005:
+        notes.append(
+            f"audio->text mAP@10 by LAION-CLAP's convention (ranks in caption order, unsorted): "
+            f"{100 * theirs:.2f}"
+        )
+    ours, theirs = result.scores["t2a"]["median_rank"], laion.get("t2a", {}).get("median_rank")
+    if theirs is not None and ours != theirs:
+        notes.append(f"text->audio median rank by LAION-CLAP's convention (floored): {theirs:.1f}")
+    return notes
