@@ -29,7 +29,7 @@ FORMATS = ("clapsearch", "transformers")
 @dataclass(frozen=True)
 class Converted:
     source: str
-    kind: str  # msclap-2022, msclap-2023, laion, transformers, clapsearch
+    kind: str  # msclap:2022, msclap:2023, laion:htsat-tiny, ..., transformers, clapsearch
     destination: str
     format: str
 

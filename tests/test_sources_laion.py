@@ -125,10 +125,10 @@ def test_text_matches_laion(fixture, request):
     peers.assert_parity(f"laion-{fixture} text", ours.embed_text(TEXTS), want)
 
 
-def test_identity_says_laion_and_hashes_the_content(htsat, htsat_fusion):
-    for _, ours, path, _ in (htsat, htsat_fusion):
-        assert ours.identity.startswith(f"laion:{path.name}@")
-    assert htsat[1].identity != htsat_fusion[1].identity
+def test_identity_names_the_tower_and_hashes_the_content(htsat, htsat_fusion, pann):
+    assert htsat[1].identity.startswith("laion:htsat-w16@")  # the tests' 16-wide HTSAT
+    assert htsat_fusion[1].identity.startswith("laion:htsat-w16-fusion@")
+    assert pann[1].identity.startswith("laion:cnn14@")
 
 
 def test_file_without_module_prefix_loads_too(htsat, tmp_path):

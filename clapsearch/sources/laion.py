@@ -148,6 +148,16 @@ def _unused(key: str) -> bool:
     )
 
 
+def describe(model) -> str:
+    """`htsat-tiny`, `htsat-base-fusion`, `cnn14`, ...: the audio tower a LAION file holds."""
+    enc = model.config.audio_encoder
+    if enc.name != "htsat":
+        return enc.name
+    width = int(enc.hf_config.get("patch_embeds_hidden_size", 0))
+    size = {96: "tiny", 128: "base", 256: "large"}.get(width, f"w{width}")
+    return f"htsat-{size}" + ("-fusion" if model.config.audio.truncation == "fusion" else "")
+
+
 def load(path: str | Path):
     """-> (`ClapsearchModel`, tokenizer) for a LAION-CLAP `.pt` file."""
     from clapsearch.tokenization import load_tokenizer
@@ -159,4 +169,4 @@ def load(path: str | Path):
     return model, tokenizer
 
 
-__all__ = ["TEXT_TOKENS", "build", "front_end", "load", "recognise"]
+__all__ = ["TEXT_TOKENS", "build", "describe", "front_end", "load", "recognise"]
