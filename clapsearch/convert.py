@@ -39,21 +39,38 @@ class Converted:
 
 # --- any source -> ClapsearchModel ------------------------------------------------------------
 def load_as_clapsearch(source: str):
-    """-> (`ClapsearchModel` in eval mode on the CPU, tokenizer, kind) for any model source."""
-    from clapsearch.loading import is_native_checkpoint, resolve_model_path
+    """-> (`ClapsearchModel` in eval mode on the CPU, tokenizer, kind) for any model source:
+    the registry says which source takes `source` (by content), as for every `--model`."""
+    from clapsearch.sources import canonical_name, find_source
+    from clapsearch.sources.registry import unrecognised
 
-    name = resolve_model_path(source)
-    if Path(name).expanduser().is_file():
-        from clapsearch.sources.files import load_file_model
+    found = find_source(source)
+    if found is None:
+        raise unrecognised(source)
+    name = canonical_name(source)
+    if found.kind == "msclap":
+        from clapsearch.sources import msclap
 
-        return load_file_model(name)
-    if is_native_checkpoint(name):
+        model, tokenizer, version = msclap.load(name)
+        return model, tokenizer, f"msclap:{version}"
+    if found.kind == "laion":
+        from clapsearch.sources import laion
+
+        model, tokenizer = laion.load(name)
+        return model, tokenizer, f"laion:{laion.describe(model)}"
+    if found.kind == "hf":
+        model, tokenizer = from_transformers(name)
+        return model, tokenizer, "transformers"
+    if found.kind in ("clapsearch", "default"):
         from clapsearch.models.checkpoint import load_checkpoint
 
-        model, tokenizer, _ = load_checkpoint(Path(name).expanduser())
+        if found.kind == "default":
+            from clapsearch.sources.default import packaged_model_dir
+
+            name = packaged_model_dir()
+        model, tokenizer, _ = load_checkpoint(Path(name))
         return model, tokenizer, "clapsearch"
-    model, tokenizer = from_transformers(name)
-    return model, tokenizer, "transformers"
+    raise UsageError(f"clapsearch convert does not read {found.formats} models.")
 
 
 def from_transformers(name_or_path: str):
@@ -69,7 +86,7 @@ def from_transformers(name_or_path: str):
     from clapsearch.models.clap import ClapsearchModel
     from clapsearch.models.config import AudioEncoderConfig, ModelConfig, TextEncoderConfig
     from clapsearch.models.htsat import _read_state
-    from clapsearch.sources import towers
+    from clapsearch.sources import _towers as towers
     from clapsearch.tokenization import load_tokenizer
 
     folder = _resolve_files(name_or_path)
@@ -141,7 +158,7 @@ def to_transformers_model(model):
     """The same model as a transformers `ClapModel`, or one sentence saying why not."""
     from transformers import ClapConfig, ClapModel
 
-    from clapsearch.sources import towers
+    from clapsearch.sources import _towers as towers
 
     cfg = model.config
     text_type = cfg.text_encoder.hf_config.get("model_type") or getattr(

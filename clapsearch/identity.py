@@ -30,9 +30,15 @@ from clapsearch.config import AudioConfig, from_dict, to_dict
 
 @dataclass(frozen=True)
 class TextConfig:
-    """What a model's text side reads: the longest token sequence (longer texts are cut)."""
+    """What a model's text side reads: the longest token sequence (longer texts are cut), the
+    tokenizer it was given when that is a public one (`openai-community/gpt2`; "" for one
+    shipped with the checkpoint), how token states are pooled (`TextEncoderConfig.pooling`;
+    "" where not recorded) and what is appended to every text."""
 
     max_tokens: int = 0
+    tokenizer: str = ""
+    pooling: str = ""
+    suffix: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from clapsearch.errors import ModelLoadError
 from clapsearch.sources import (
     ModelIdentity,
     ModelSource,
-    TextConfig,
     canonical_name,
     find_source,
     load_embedder,
@@ -89,7 +88,8 @@ def test_identity_is_a_record_with_the_models_configuration(tiny_clap_dir, tiny_
         assert ident.kind == kind and ident.key == emb.identity
         assert ident.name == str(tiny_clap_dir if kind == "hf" else tiny_native_dir)
         assert ident.audio == emb.audio_config and ident.dim == emb.dim
-        assert ident.text == TextConfig(max_tokens=emb.max_text_tokens)
+        assert ident.text.max_tokens == emb.max_text_tokens
+        assert ident.text.pooling == ("mean" if kind == "clapsearch" else "")
         assert ModelIdentity.from_json(ident.to_json()) == ident
     assert native.logit_scale == pytest.approx(float(native.model.scale().detach()))
     assert hf.logit_scale == pytest.approx(math.exp(float(hf.model.logit_scale_a.detach())))

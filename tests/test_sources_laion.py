@@ -166,3 +166,18 @@ def test_pickled_code_in_a_file_is_never_run(htsat, tmp_path):
     ours = load_embedder(str(path), device="cpu", precision="fp32")
     assert not (tmp_path / "ran").exists()
     assert ours.embed_text(["a dog"]).shape == (1, 32)
+
+
+def test_legacy_torch_save_format_is_recognised_too(htsat, tmp_path):
+    """Files written before torch 1.6 (`_use_new_zipfile_serialization=False`) are pickles,
+    not zip archives: recognised from the key strings at their head."""
+    from clapsearch.sources import find_source
+
+    model, ours, _, _ = htsat
+    path = tmp_path / "legacy.pt"
+    state = {"module." + k: v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state}, str(path), _use_new_zipfile_serialization=False)
+    assert find_source(str(path)).kind == "laion"
+    again = load_embedder(str(path), device="cpu", precision="fp32")
+    assert again.identity.split("@")[0] == ours.identity.split("@")[0]
+    np.testing.assert_allclose(again.embed_text(TEXTS[:2]), ours.embed_text(TEXTS[:2]), atol=1e-6)

@@ -68,7 +68,11 @@ class NativeEmbedder(Embedder):
             label=label,
             dim=self.dim,
             audio=self.audio_config,
-            text=TextConfig(max_tokens=self.max_text_tokens),
+            text=TextConfig(
+                max_tokens=self.max_text_tokens,
+                pooling=model.config.text_encoder.pooling,
+                suffix=model.config.text_encoder.suffix,
+            ),
         )
         self.text_suffix = model.config.text_encoder.suffix
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from clapsearch.cli import app
+from clapsearch.cli.app import app
 from clapsearch.cli.common import JsonOption, print_json
 
 

@@ -6,6 +6,11 @@
     default.py       the alias "default": the small model packaged with clapsearch
     native.py        clapsearch checkpoint folders (`clapsearch.json`, written by the trainer)
     transformers.py  transformers CLAP folders (`config.json`, model_type "clap") and hub ids
+    msclap.py        MS-CLAP `.pth` files (2022 CNN14 + BERT, 2023 HTSAT + GPT-2)
+    laion.py         LAION-CLAP `.pt` files (HTSAT-tiny / -base, fusion or not; PANN towers)
+    _towers.py       rebuilding those files' towers from their tensors' shapes
+    _torchfile.py    reading `torch.save` files without running their pickles; key peeking
+    _files.py        the `Embedder` and identity of a rebuilt file
 
 What a source loads is an `Embedder` whose `model_identity` (`clapsearch.identity`) says which
 weights it holds and how to load them again; indexes store that record.

@@ -24,14 +24,15 @@ clip), which changes its repeat padding.
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from clapsearch.config import AudioConfig
 from clapsearch.errors import ModelLoadError
-from clapsearch.models.config import AudioEncoderConfig, ModelConfig, TextEncoderConfig
-from clapsearch.sources import towers
-from clapsearch.sources.torchfile import load_tensors_file, peek_strings, state_dict_of
+from clapsearch.sources._torchfile import load_tensors_file, peek_strings, state_dict_of
+from clapsearch.sources.registry import ModelSource, register_source
+
+if TYPE_CHECKING:  # torch and the models are imported when a file is loaded, not recognised
+    import torch
 
 TEXT_TOKENS = 77
 
@@ -60,13 +61,7 @@ def _is_laion(strings) -> bool:
 def recognise(path: str | Path) -> bool:
     """True for a file holding a LAION-CLAP model (by its keys, not its name)."""
     strings = peek_strings(path)
-    if strings is None:  # the legacy torch.save format: only a full read tells
-        if not Path(path).is_file() or Path(path).stat().st_size < 64:
-            return False
-        obj = load_tensors_file(path)
-        state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-        strings = set(state) if isinstance(state, dict) else set()
-    return _is_laion(strings)
+    return strings is not None and _is_laion(strings)
 
 
 def read_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -83,6 +78,8 @@ def build(state: dict[str, torch.Tensor], what: str):
     """LAION's state dict -> (`ClapsearchModel` in eval mode, text vocabulary size)."""
     from clapsearch.features import mel_filterbank
     from clapsearch.models.clap import ClapsearchModel
+    from clapsearch.models.config import AudioEncoderConfig, ModelConfig, TextEncoderConfig
+    from clapsearch.sources import _towers as towers
 
     audio = towers.strip(state, "audio_branch.")
     text = towers.strip(state, "text_branch.")
@@ -169,4 +166,21 @@ def load(path: str | Path):
     return model, tokenizer
 
 
-__all__ = ["TEXT_TOKENS", "build", "describe", "front_end", "load", "recognise"]
+def _load(name: str, device, dtype, parts):
+    from clapsearch.sources._files import file_embedder
+
+    model, tokenizer = load(name)
+    return file_embedder(model, tokenizer, name, "laion", describe(model), device, dtype)
+
+
+SOURCE = register_source(
+    ModelSource(
+        kind="laion",
+        formats="a LAION-CLAP .pt file (630k-*.pt, music_*.pt)",
+        recognises=recognise,
+        load=_load,
+        order=31,
+    )
+)
+
+__all__ = ["SOURCE", "TEXT_TOKENS", "build", "describe", "front_end", "load", "recognise"]

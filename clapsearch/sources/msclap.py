@@ -27,14 +27,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from clapsearch.config import AudioConfig
 from clapsearch.errors import ModelLoadError
-from clapsearch.models.config import AudioEncoderConfig, ModelConfig, TextEncoderConfig
-from clapsearch.sources import towers
-from clapsearch.sources.torchfile import load_tensors_file, peek_strings, state_dict_of
+from clapsearch.sources._torchfile import load_tensors_file, peek_strings, state_dict_of
+from clapsearch.sources.registry import ModelSource, register_source
+
+if TYPE_CHECKING:  # torch and the models are imported when a file is loaded, not recognised
+    import torch
 
 AUDIO = "audio_encoder.base."
 TEXT = "caption_encoder.base."
@@ -82,13 +83,7 @@ def kind_of(strings) -> str | None:
 def recognise(path: str | Path) -> bool:
     """True for a file holding an msclap model (by its keys, not its name)."""
     strings = peek_strings(path)
-    if strings is None:  # the legacy torch.save format: only a full read tells
-        if not Path(path).is_file() or Path(path).stat().st_size < 64:
-            return False
-        obj = load_tensors_file(path)
-        model = obj.get("model") if isinstance(obj, dict) else None
-        strings = set(model) if isinstance(model, dict) else set()
-    return kind_of(strings) is not None
+    return strings is not None and kind_of(strings) is not None
 
 
 def read_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -104,8 +99,12 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def build(state: dict[str, torch.Tensor], what: str):
-    """The msclap state dict -> (`ClapsearchModel` in eval mode, text family, vocab size)."""
+    """The msclap state dict -> (`ClapsearchModel` in eval mode, text family, vocab size,
+    `Version`)."""
+    from clapsearch.features import mel_filterbank
     from clapsearch.models.clap import ClapsearchModel
+    from clapsearch.models.config import AudioEncoderConfig, ModelConfig, TextEncoderConfig
+    from clapsearch.sources import _towers as towers
 
     audio = towers.strip(state, AUDIO)
     text = towers.strip(state, TEXT)
@@ -142,8 +141,6 @@ def build(state: dict[str, torch.Tensor], what: str):
         )
     else:
         raise ModelLoadError(f"{what} has an MS-CLAP text tower clapsearch does not know.")
-    from clapsearch.features import mel_filterbank
-
     towers.check_mel_filters(mel, mel_filterbank(version.audio), what)
     embed_dim = int(state["audio_encoder.projection.linear1.weight"].shape[0])
     config = ModelConfig(
@@ -196,4 +193,21 @@ def load(path: str | Path):
     return model, load_tokenizer_for(family, vocab, str(path)), version.name
 
 
-__all__ = ["GPT2_SUFFIX", "V2022", "V2023", "build", "kind_of", "load", "recognise"]
+def _load(name: str, device, dtype, parts):
+    from clapsearch.sources._files import file_embedder
+
+    model, tokenizer, version = load(name)
+    return file_embedder(model, tokenizer, name, "msclap", version, device, dtype)
+
+
+SOURCE = register_source(
+    ModelSource(
+        kind="msclap",
+        formats="an MS-CLAP .pth file (CLAP_weights_2022/2023)",
+        recognises=recognise,
+        load=_load,
+        order=30,
+    )
+)
+
+__all__ = ["GPT2_SUFFIX", "SOURCE", "V2022", "V2023", "build", "kind_of", "load", "recognise"]

@@ -8,7 +8,8 @@ global becomes an inert `Opaque` record (metadata such as an optimizer's or a tr
 objects is kept as data, never imported or called).
 
 `peek_strings` reads only the pickle of a zip-format file (kilobytes: the keys and metadata,
-not the tensors), so recognising a 700 MB file by its content costs milliseconds.
+not the tensors; the first 8 MiB of a legacy-format one), so recognising a 700 MB file by its
+content costs milliseconds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import pickle
 import pickletools
+import re
 import types
 import zipfile
 from pathlib import Path
@@ -87,9 +89,15 @@ def load_tensors_file(path: str | Path) -> Any:
         raise ModelLoadError(f"{path} is not a readable PyTorch weights file ({err}).") from None
 
 
+LEGACY_PEEK = 8 << 20  # the legacy format's object pickle (keys) precedes its tensor bytes
+_KEYLIKE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]{2,200}")
+
+
 @functools.lru_cache(maxsize=8)
 def _peek(path: str, size: int, mtime_ns: int) -> frozenset[str] | None:
     try:
+        if not zipfile.is_zipfile(path):
+            return _peek_legacy(path)
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if not names:
@@ -107,9 +115,20 @@ def _peek(path: str, size: int, mtime_ns: int) -> frozenset[str] | None:
     return frozenset(strings)
 
 
+def _peek_legacy(path: str) -> frozenset[str] | None:
+    """Pre-1.6 `torch.save` files are pickles back to back (magic number, protocol, system
+    info, the object, then raw tensor bytes): the object's key strings sit near the start."""
+    with open(path, "rb") as fh:
+        head = fh.read(LEGACY_PEEK)
+    if not head.startswith(b"\x80"):  # not a pickle at all
+        return None
+    return frozenset(m.decode("ascii") for m in _KEYLIKE.findall(head))
+
+
 def peek_strings(path: str | Path) -> frozenset[str] | None:
-    """The strings in a zip-format `torch.save` file's pickle (its dict keys and names), or
-    None for a file that is not one (the legacy format, or not PyTorch at all)."""
+    """The strings in a `torch.save` file's pickle (its dict keys and names), read without
+    its tensors: the zip format's `data.pkl`, or the key-like strings at the head of a legacy
+    file; None for a file that is not a pickle at all."""
     path = Path(path)
     try:
         st = path.stat()
