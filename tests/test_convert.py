@@ -70,7 +70,11 @@ def test_clapsearch_format_embeds_as_the_file(name, peer_files, hub, tmp_path, c
 
         patch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
         converted = load_embedder(str(dest), device="cpu", precision="fp32")
+        # text queries load the text side alone (torch-only BERT for the 2022 tower)
+        text_only = load_embedder(str(dest), device="cpu", precision="fp32", parts={"text"})
     _same(original, converted)
+    assert text_only.identity == converted.identity
+    np.testing.assert_allclose(text_only.embed_text(TEXTS), original.embed_text(TEXTS), atol=2e-5)
 
 
 def test_laion_to_transformers_matches_laion_through_transformers_own_pipeline(

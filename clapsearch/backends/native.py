@@ -27,7 +27,11 @@ def checkpoint_identity(folder: Path, name: str, config, max_tokens: int) -> Mod
         digest=weights_digest(folder),
         dim=int(config.embed_dim),
         audio=config.audio,
-        text=TextConfig(max_tokens=max_tokens),
+        text=TextConfig(
+            max_tokens=max_tokens,
+            pooling=config.text_encoder.pooling,
+            suffix=config.text_encoder.suffix,
+        ),
     )
 
 
