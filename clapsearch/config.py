@@ -69,6 +69,14 @@ class AudioConfig:
                     f"audio {name} = {value} is outside the {lo:g}..{hi:g} clapsearch accepts: "
                     f"a damaged config, or not a CLAP model's"
                 )
+        lo, hi = AUDIO_LIMITS["sample_rate"]
+        if self.filterbank_rate and not lo <= self.filterbank_rate <= hi:
+            from clapsearch.errors import ConfigError
+
+            raise ConfigError(
+                f"audio filterbank_rate = {self.filterbank_rate} is neither 0 (the sample rate) "
+                f"nor within {lo:g}..{hi:g}: a damaged config, or not a CLAP model's"
+            )
         if self.window_frames * self.n_mels > MAX_WINDOW_FEATURES:
             from clapsearch.errors import ConfigError
 

@@ -166,3 +166,12 @@ def test_filterbank_rate_places_bins_at_that_rate():
     librosa = pytest.importorskip("librosa")
     reference = librosa.filters.mel(sr=32_000, n_fft=1024, n_mels=64, fmin=50, fmax=14_000)
     np.testing.assert_allclose(mel_filterbank(config).T, reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [-32_000, 10**9])
+def test_filterbank_rate_is_bounded_like_the_sample_rate(rate):
+    from clapsearch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="filterbank_rate"):
+        AudioConfig(filterbank_rate=rate)
+    assert AudioConfig(sample_rate=44_100, filterbank_rate=32_000).mel_rate == 32_000
