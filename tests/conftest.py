@@ -19,6 +19,7 @@ def pytest_configure(config):
 
     load_commands()
 
+
 # Fixtures of the reference systems' models (msclap, laion_clap) for the parity tests.
 pytest_plugins = ("tests.peers",)
 

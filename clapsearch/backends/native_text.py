@@ -44,8 +44,6 @@ class NativeTextEmbedder(Embedder):
 
         folder = Path(name_or_path).expanduser().resolve()
         config, _ = read_checkpoint_meta(folder)
-        if config.text_encoder.pooling not in ("cls", "mean") or config.text_encoder.suffix:
-            raise UnsupportedTextTower("only cls / mean pooling without a text suffix")
         tokenizer_file = folder / TOKENIZER_DIR / "tokenizer.json"
         if not tokenizer_file.is_file():
             raise UnsupportedTextTower("the checkpoint has no tokenizer.json")
@@ -71,6 +69,8 @@ class NativeTextEmbedder(Embedder):
         self.pooling = config.text_encoder.pooling
         if self.pooling not in ("cls", "mean"):  # `pooler` needs the pooler layer: full path
             raise UnsupportedTextTower(f"{self.pooling} pooling is not in the torch-only forward")
+        if config.text_encoder.suffix:  # MS-CLAP 2023's appended end token: the full path
+            raise UnsupportedTextTower("a text suffix is not in the torch-only forward")
         self.config = config
         self.audio_config = config.audio
         self.device = torch.device(device)
