@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,18 +66,25 @@ class IndexSummary:
 
 
 @contextmanager
-def writer_lock(index_dir: Path):
+def writer_lock(index_dir: Path, holder: str = ""):
     """One writer per index: a second `clapsearch index` on it is refused, not interleaved.
-    `flock` is released by the kernel if the process dies, so a kill never leaves it stale."""
+    `flock` is released by the kernel if the process dies, so a kill never leaves it stale.
+    `holder`: what the refusal tells the next writer instead of "wait for it to end" (a
+    watcher never ends by itself); kept in the lock file while the lock is held."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(index_dir / "indexer.lock", "w")
+    fh = open(index_dir / "indexer.lock", "a+")  # never truncated by a refused opener
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            fh.seek(0)
+            how = fh.read().strip() or "wait for it to end"
             raise ClapsearchError(
-                f"Another `clapsearch index` is already writing {index_dir}; wait for it to end."
+                f"Another `clapsearch index` is already writing {index_dir}; {how}."
             ) from None
+        fh.truncate(0)
+        fh.write(holder)
+        fh.flush()
         yield
     finally:
         fh.close()
@@ -178,13 +185,28 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
     """Index `opts.roots` into `opts.index`. `progress(total)` returns a tqdm-like bar (or
     None) that gets `update(1)` per processed file."""
     t0 = time.perf_counter()
+    with open_index(opts) as (store, lazy, pool):
+        summary = IndexSummary(str(store.index_dir))
+        roots = [normalize_path(r) for r in opts.roots]
+        _index_into(store, lazy, roots, opts, summary, progress, pool)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+@contextmanager
+def open_index(
+    opts: IndexOptions, holder: str = ""
+) -> Iterator[tuple[IndexWriter, LazyEmbedder, DecodePool | None]]:
+    """Hold the writer lock and the index open for writing, for one run (`run_index`) or as
+    long as a watcher lives (`indexer.watch`): yields `(store, lazy model, pool)`, `pool` a
+    DecodePool already started (when everything will be embedded) or None. `holder`: see
+    `writer_lock`."""
     roots = [normalize_path(r) for r in opts.roots]
     index_dir = resolve_index_dir(opts.index)
     for r in roots:
         if not os.path.exists(r):
             raise UsageError(_vanished_root(r, opts.index))
-    summary = IndexSummary(str(index_dir))
-    with writer_lock(index_dir):
+    with writer_lock(index_dir, holder):
         _remove_stale_temporaries(index_dir)
         stored = None
         if IndexReader.exists(index_dir):
@@ -204,7 +226,7 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
                 pool.close(graceful=False)
                 raise
         try:
-            _index_into(store, lazy, roots, opts, summary, progress, pool)
+            yield store, lazy, pool
         except BaseException:
             if pool is not None:
                 pool.close(graceful=False)  # Ctrl-C or an error: no waiting for decodes
@@ -213,8 +235,6 @@ def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = Non
             store.close()
             if pool is not None:
                 pool.close()
-    summary.seconds = time.perf_counter() - t0
-    return summary
 
 
 def _vanished_root(root: str, index: str | None) -> str:
@@ -236,11 +256,15 @@ def _workers(opts: IndexOptions) -> int:
     return default_workers() if opts.workers is None else opts.workers
 
 
-def _index_into(store, lazy: LazyEmbedder, roots, opts, summary, progress, pool=None) -> None:
+def _index_into(
+    store, lazy: LazyEmbedder, roots, opts, summary, progress, pool=None, scanned=None
+) -> None:
     """Scan, plan and apply; `pool` is a DecodePool already started, or None to start one
-    (before the model loads) only if there is something to decode."""
+    (before the model loads) only if there is something to decode. `scanned`: `(files,
+    problems)` already scanned (the watcher scans only where events happened); `roots` then
+    bounds what may be pruned (each root a file or a folder)."""
     config = store.meta.config
-    files, problems = scan(roots, config.extensions)
+    files, problems = scanned if scanned is not None else scan(roots, config.extensions)
     plan = make_plan(roots, files, problems, store.file_states(), store.failure_states())
     summary.unchanged = len(plan.unchanged)
     for old, f in plan.relinks:
@@ -331,6 +355,7 @@ __all__ = [
     "IndexSummary",
     "LazyEmbedder",
     "open_for_writing",
+    "open_index",
     "refresh_ann",
     "run_index",
     "writer_lock",

@@ -64,6 +64,25 @@ def index(
         help="First drop every indexed file that is gone from disk, under any folder ever "
         "indexed (also folders that no longer exist). DIRS may then be left out.",
     ),
+    watch: bool = typer.Option(
+        False,
+        "--watch",
+        help="Then keep running: index new, changed, moved and deleted files as they happen, "
+        "one line per batch, until Ctrl-C.",
+    ),
+    debounce: float = typer.Option(
+        2.0,
+        "--debounce",
+        min=0.05,
+        help="With --watch: seconds without events before a file is indexed (so a file being "
+        "copied is not read half-written).",
+    ),
+    poll: bool = typer.Option(
+        False,
+        "--poll",
+        help="With --watch: rescan every few seconds instead of using inotify (network "
+        "shares; folders reached through symbolic links).",
+    ),
     device: str = DeviceOption,
     precision: str = PrecisionOption,
     as_json: bool = JsonOption,
@@ -100,30 +119,70 @@ def index(
         precision=precision,
         batch_size=batch_size,
     )
+    if watch:
+        from indexer.watch import WatchOptions
+
+        with storage_errors(index_path):
+            _watch(opts, WatchOptions(debounce_s=debounce, poll=poll), as_json)
+        return
     with storage_errors(index_path):
         summary = run_index(opts, progress=_progress_bar())
     if as_json:
         from clapsearch.cli.common import print_json
 
         print_json(
-            {
-                "index": summary.index_dir,
-                "indexed": summary.indexed,
-                "unchanged": summary.unchanged,
-                "relinked": summary.relinked,
-                "pruned": summary.pruned,
-                "failed": summary.failed,
-                "segments_added": summary.segments_added,
-                "seconds": round(summary.seconds, 3),
-                "index_type": summary.index_type,
-                "recall_at_10": summary.recall_at_10,
-                **({"pruned_missing": pruned.files} if prune else {}),
-            }
+            {**_summary_json(summary), **({"pruned_missing": pruned.files} if prune else {})}
         )
     else:
         typer.echo(summary.line(), err=True)
         if summary.failed:
             typer.echo("see `clapsearch status --errors` for the files that failed", err=True)
+
+
+def _summary_json(summary) -> dict:
+    return {
+        "index": summary.index_dir,
+        "indexed": summary.indexed,
+        "unchanged": summary.unchanged,
+        "relinked": summary.relinked,
+        "pruned": summary.pruned,
+        "failed": summary.failed,
+        "segments_added": summary.segments_added,
+        "seconds": round(summary.seconds, 3),
+        "index_type": summary.index_type,
+        "recall_at_10": summary.recall_at_10,
+    }
+
+
+def _watch(opts, wopts, as_json: bool) -> None:
+    """`index --watch`: the catch-up pass, then one line (or JSON object) per batch until
+    Ctrl-C, which says what was saved and exits 130."""
+    from clapsearch.cli.common import print_json
+    from indexer.watch import Watcher
+
+    say = (lambda line: None) if as_json else (lambda line: typer.echo(line, err=True))
+    bar = None if as_json else _progress_bar()
+    watcher = Watcher(opts, wopts, report=lambda line: typer.echo(line, err=True), progress=bar)
+    try:
+        with watcher:
+            if as_json:
+                print_json({"catch_up": True, **_summary_json(watcher.catch_up)})
+            say(watcher.catch_up.line())
+            say(
+                f"watching {len(watcher.roots)} folder{'s' * (len(watcher.roots) != 1)} "
+                f"({watcher.mode}, quiet period {wopts.debounce_s:g} s); Ctrl-C stops"
+            )
+
+            def on_batch(batch) -> None:
+                if as_json:
+                    print_json(batch.to_json())
+                elif batch.changed:
+                    say(batch.line())
+
+            watcher.run(on_batch=on_batch)
+    except KeyboardInterrupt:
+        typer.echo(watcher.stopped_line(), err=True)
+        raise typer.Exit(130) from None
 
 
 def _report(line: str, payload: dict, as_json: bool) -> None:
