@@ -140,8 +140,8 @@ class Watcher:
     def __enter__(self) -> Watcher:
         try:
             holder = (
-                f"`clapsearch index --watch` (pid {os.getpid()}) keeps it open: stop that "
-                "watcher first (Ctrl-C)"
+                f"it is a watcher (`clapsearch index --watch`, pid {os.getpid()}): stop it "
+                "first (Ctrl-C in its terminal)"
             )
             self.store, self.lazy, pool = self._stack.enter_context(open_index(self.opts, holder))
             config = self.store.meta.config
@@ -149,14 +149,17 @@ class Watcher:
                 e.lower() if e.startswith(".") else "." + e.lower() for e in config.extensions
             )
             self._start_source()  # before the catch-up pass: nothing changed during it is lost
-            summary = IndexSummary(self.index_dir)
+            self.catch_up = summary = IndexSummary(self.index_dir)
             t0 = time.perf_counter()
-            _index_into(self.store, self.lazy, self.roots, self.opts, summary, self.progress, pool)
+            try:
+                _index_into(
+                    self.store, self.lazy, self.roots, self.opts, summary, self.progress, pool
+                )
+            finally:
+                summary.seconds = time.perf_counter() - t0
+                self._add(summary)  # also what an interrupted pass committed
             if pool is not None:
                 pool.close()  # idle decode workers would hold memory for the watcher's life
-            summary.seconds = time.perf_counter() - t0
-            self.catch_up = summary
-            self._add(summary)
         except BaseException:
             self._stack.close()
             raise
@@ -194,11 +197,11 @@ class Watcher:
                 reason = _inotify_failure(err)
             else:
                 self._stack.callback(_stop_observer, observer)
-                missed = _unwatched_folders(observer, self.roots)
+                folders, links = _folders(self.roots)
+                missed = _unwatched_folders(observer, folders)
                 if not missed:
                     self.mode = "inotify"
                     self._stack.enter_context(_overflow_alarm(lambda: self._queue.put(("rescan",))))
-                    links = _linked_folders(self.roots)
                     if links:
                         self.report(
                             f"{links} folder{'s' * (links != 1)} reached through symbolic links "
@@ -357,9 +360,11 @@ class Watcher:
             opts = self.opts
             if len(scanned[0]) <= INLINE_DECODE_MAX:
                 opts = replace(opts, workers=0)  # starting workers costs more than decoding
-            _index_into(self.store, self.lazy, scope, opts, summary, None, None, scanned)
+            try:
+                _index_into(self.store, self.lazy, scope, opts, summary, None, None, scanned)
+            finally:
+                self._add(summary)  # also what an interrupted batch committed
         summary.seconds = time.perf_counter() - t0
-        self._add(summary)
         return summary
 
     def _scoped_scan(self, paths: list[str]):
@@ -487,21 +492,20 @@ def _inotify_failure(err: BaseException) -> str:
     return f"inotify is not available here ({getattr(err, 'strerror', None) or err})"
 
 
-def _unwatched_folders(observer, roots: list[str]) -> int:
-    """How many folders under `roots` inotify does not watch. watchdog registers a watch per
-    folder and silently skips those it cannot add (the watch limit), so count them; 0 when
-    its bookkeeping cannot be read (another watchdog version). Counted twice if need be: a
-    folder created meanwhile gets its watch a moment later."""
+def _unwatched_folders(observer, folders: int) -> int:
+    """How many of the `folders` to watch inotify does not watch. watchdog registers a watch
+    per folder and silently skips those it cannot add (the watch limit), so count its
+    watches; 0 when its bookkeeping cannot be read (another watchdog version). Counted again
+    after a moment if short: a folder created meanwhile gets its watch a little later."""
     missed = 0
     for attempt in range(2):
         watched = 0
         for emitter in getattr(observer, "emitters", ()):
-            by_path = getattr(getattr(emitter, "_inotify", None), "_active_callbacks_by_path", None)
+            group = getattr(emitter, "_inotify", None)
+            by_path = getattr(group, "_active_callbacks_by_path", None)
             if by_path is None:
                 return 0
             watched += len(by_path)
-        folders = sum(1 + _count_folders(r) for r in roots if os.path.isdir(r))
-        folders += sum(1 for r in roots if not os.path.isdir(r))  # a file root: its folder
         missed = max(0, folders - watched)
         if not missed:
             return 0
@@ -510,25 +514,20 @@ def _unwatched_folders(observer, roots: list[str]) -> int:
     return missed
 
 
-def _count_folders(root: str) -> int:
-    """Folders below `root` as watchdog walks them (symbolic links not followed)."""
-    n = 0
-    for top, dirs, _ in os.walk(root):
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
-        n += len(dirs)
-    return n
-
-
-def _linked_folders(roots: list[str]) -> int:
-    """Symbolic links to folders below `roots`: a full run follows them, inotify does not."""
-    n = 0
+def _folders(roots: list[str]) -> tuple[int, int]:
+    """`(folders inotify must watch, symbolic links to folders)` under `roots`, walked as
+    watchdog walks them (links not followed; a full run follows them, inotify does not); a
+    file root is watched through its folder."""
+    folders, links = 0, 0
+    parents = {os.path.dirname(r) for r in roots if not os.path.isdir(r)}
     for r in roots:
         if os.path.isdir(r):
             for top, dirs, _ in os.walk(r):
-                links = {d for d in dirs if os.path.islink(os.path.join(top, d))}
-                n += len(links)
-                dirs[:] = [d for d in dirs if d not in links]
-    return n
+                folders += 1
+                linked = {d for d in dirs if os.path.islink(os.path.join(top, d))}
+                links += len(linked)
+                dirs[:] = [d for d in dirs if d not in linked]
+    return folders + len(parents), links
 
 
 # -- polling --------------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def test_helpers():
 def test_second_writer_refused_while_watching(lib, tmp_path, tiny_clap_dir):
     idx = tmp_path / "idx"
     with Watcher(_opts(lib, idx, tiny_clap_dir), WatchOptions(debounce_s=QUIET)):
-        with pytest.raises(ClapsearchError, match=r"index --watch.*stop that watcher first"):
+        with pytest.raises(ClapsearchError, match=r"a watcher \(`clapsearch index --watch`, pid \d+\): stop it first"):
             run_index(_opts(lib, idx, None))
     assert run_index(_opts(lib, idx, None)).unchanged == 3  # released on exit
 
@@ -285,14 +285,14 @@ def log_text(log) -> str:
 
 
 @pytest.mark.slow
-def test_kill9_mid_batch_then_next_run_completes(tmp_path, tiny_clap_dir):
+def test_kill9_mid_batch_then_next_run_completes_and_ctrl_c(tmp_path, tiny_clap_dir):
     lib, idx = tmp_path / "lib", tmp_path / "idx"
     lib.mkdir()
-    clips = esc50_files(24)
-    with open(tmp_path / "watch.log", "w") as log:
+    clips = esc50_files(25)
+    with open(tmp_path / "watch1.log", "w") as log:
         proc = _start_watching(lib, idx, tiny_clap_dir, log)
         try:
-            for f in clips:  # one batch of 24 files, committed one at a time
+            for f in clips[:24]:  # one batch of 24 files, committed one at a time
                 shutil.copy(f, lib / f.name)
             deadline = time.monotonic() + 60
             while len(_per_file_counts(idx / "index.db")) < 3:
@@ -309,30 +309,11 @@ def test_kill9_mid_batch_then_next_run_completes(tmp_path, tiny_clap_dir):
     assert set(before.values()) == {1}  # 5 s clips: each file whole, with its one window
     kept = {p: _vectors(idx, p) for p in before}
 
-    s = run_index(_opts(lib, idx, None))  # the next run completes the batch
-    assert (s.indexed, s.unchanged) == (24 - len(before), len(before))
-    after = _per_file_counts(idx / "index.db")
-    assert after == {str(lib / f.name): 1 for f in clips}
-    for p, (ids, vecs) in kept.items():  # nothing committed before the kill was redone
-        got_ids, got_vecs = _vectors(idx, p)
-        np.testing.assert_array_equal(got_ids, ids)
-        np.testing.assert_array_equal(got_vecs, vecs)
-    with IndexReader.open(idx) as store:
-        meta = store.refresh_meta()
-    cache = read_ann(idx / "ann.faiss")
-    assert cache is not None and cache.header.generation == meta.generation
-    assert cache.index.ntotal == 24
-
-
-@pytest.mark.slow
-def test_ctrl_c_says_what_was_saved_and_exits_130(tmp_path, tiny_clap_dir):
-    lib, idx = tmp_path / "lib", tmp_path / "idx"
-    lib.mkdir()
-    shutil.copy(esc50_files(1)[0], lib / "a.flac")
-    with open(tmp_path / "watch.log", "w") as log:
+    with open(tmp_path / "watch2.log", "w") as log:  # the next run (watching) completes it
         proc = _start_watching(lib, idx, tiny_clap_dir, log)
         try:
-            shutil.copy(esc50_files(2)[1], lib / "b.flac")
+            assert f"indexed {24 - len(before)}, unchanged {len(before)}," in log_text(log)
+            shutil.copy(clips[24], lib / "new.flac")
             deadline = time.monotonic() + 60
             while "indexed 1, relinked 0, pruned 0" not in log_text(log):
                 assert proc.poll() is None and time.monotonic() < deadline, log_text(log)
@@ -344,6 +325,22 @@ def test_ctrl_c_says_what_was_saved_and_exits_130(tmp_path, tiny_clap_dir):
                 os.killpg(proc.pid, signal.SIGKILL)
         text = log_text(log)
     assert "Traceback" not in text
-    last = text.strip().splitlines()[-1]
-    assert last.startswith("stopped watching: 2 indexed, 0 relinked and 0 pruned since start")
-    assert len(_indexed(idx)) == 2
+    assert (
+        text.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"stopped watching: {24 - len(before) + 1} indexed, 0 relinked and 0 pruned since start"
+        )
+    )
+
+    after = _per_file_counts(idx / "index.db")
+    assert after == {str(lib / f.name): 1 for f in clips[:24]} | {str(lib / "new.flac"): 1}
+    for p, (ids, vecs) in kept.items():  # nothing committed before the kill was redone
+        got_ids, got_vecs = _vectors(idx, p)
+        np.testing.assert_array_equal(got_ids, ids)
+        np.testing.assert_array_equal(got_vecs, vecs)
+    with IndexReader.open(idx) as store:
+        meta = store.refresh_meta()
+    cache = read_ann(idx / "ann.faiss")
+    assert cache is not None and cache.header.generation == meta.generation
+    assert cache.index.ntotal == 25

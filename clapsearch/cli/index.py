@@ -174,7 +174,7 @@ def _watch(opts, wopts, as_json: bool) -> None:
             )
 
             def on_batch(batch) -> None:
-                if as_json:
+                if batch.changed and as_json:
                     print_json(batch.to_json())
                 elif batch.changed:
                     say(batch.line())
