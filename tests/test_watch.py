@@ -204,7 +204,10 @@ def test_helpers():
 def test_second_writer_refused_while_watching(lib, tmp_path, tiny_clap_dir):
     idx = tmp_path / "idx"
     with Watcher(_opts(lib, idx, tiny_clap_dir), WatchOptions(debounce_s=QUIET)):
-        with pytest.raises(ClapsearchError, match=r"a watcher \(`clapsearch index --watch`, pid \d+\): stop it first"):
+        with pytest.raises(
+            ClapsearchError,
+            match=r"a watcher \(`clapsearch index --watch`, pid \d+\): stop it first",
+        ):
             run_index(_opts(lib, idx, None))
     assert run_index(_opts(lib, idx, None)).unchanged == 3  # released on exit
 
