@@ -23,9 +23,9 @@ for at most `max_defer_s` after its last write. The two paths of a move always g
 batch, so a move across folders is relinked (same ids, same vectors) as a full run would.
 
 Scope: a batch scans only the named paths (a folder recursively, a file alone) and may prune
-only what lies under them; past `FULL_RESCAN_PATHS` paths, or after the kernel dropped events
-(queue overflow), it rescans the watched folders whole (the planner's cost grows with
-indexed files x scoped paths). A watched folder that disappears (unmounted, deleted) is not
+only what lies under them; after the kernel dropped events (queue overflow), or past
+`FULL_RESCAN_PATHS` paths (then about as many stats as a full scan, with more bookkeeping),
+it rescans the watched folders whole. A watched folder that disappears (unmounted, deleted) is not
 pruned: as in a full run, what the index holds of it stays until `clapsearch remove`.
 
 Threads: the event source (watchdog's observer or the polling thread) only puts tuples on a
@@ -49,7 +49,7 @@ from clapsearch.index.paths import normalize_path, resolve_index_dir
 from indexer.run import IndexOptions, IndexSummary, _index_into, open_index
 from indexer.scan import scan
 
-FULL_RESCAN_PATHS = 64  # more paths than this in one batch: rescan the watched folders
+FULL_RESCAN_PATHS = 5000  # more paths than this in one batch: rescan the watched folders
 INLINE_DECODE_MAX = 8  # batches of at most this many files decode in-process (no worker start)
 
 
@@ -534,8 +534,8 @@ def _folders(roots: list[str]) -> tuple[int, int]:
 
 
 class _Poller:
-    """A thread that rescans `roots` every `interval` s and reports each path whose size or
-    mtime changed, appeared or vanished. The first snapshot is taken in `start`, by the
+    """A thread that rescans `roots` every `interval` s (or ten times as long as a scan
+    takes, if longer) and reports each path whose size or mtime changed, appeared or vanished. The first snapshot is taken in `start`, by the
     caller, so nothing changed after it is missed."""
 
     def __init__(self, roots: list[str], exts: tuple[str, ...], interval: float, put):
@@ -552,11 +552,15 @@ class _Poller:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait = self.interval
+        while not self._stop.wait(wait):
+            t0 = time.perf_counter()
             try:
                 now = self._snapshot()
             except Exception:  # noqa: BLE001 - a failed poll is retried at the next one
                 continue
+            # a large library: at most a tenth of a core on rescanning it
+            wait = max(self.interval, 10 * (time.perf_counter() - t0))
             for path in sorted(now.keys() | self._last.keys()):
                 if now.get(path) != self._last.get(path):
                     self.put(("touch", path, False))

@@ -248,3 +248,26 @@ def test_cache_checkpoints_during_a_run(tmp_path, tiny_clap_dir, monkeypatch):
         ids = store.segment_ids_where()
         assert cache.header.generation == store.meta.generation
     np.testing.assert_array_equal(cache.ids, ids)
+
+
+def test_plan_root_test_matches_whole_path_components():
+    """`plan._within` (folders looked up in a set) against the plain definition."""
+    import random
+
+    from indexer.plan import _within
+
+    def under(path, roots):
+        return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+    rng = random.Random(0)
+
+    def path():
+        return "/" + "/".join(
+            rng.choice(["a", "b", "ab", "c.wav"]) for _ in range(rng.randint(0, 4))
+        )
+
+    for _ in range(5000):
+        roots = [path() for _ in range(rng.randint(0, 8))] + ["/"] * (rng.random() < 0.05)
+        p = os.path.normpath(path())
+        assert _within(roots)(p) == under(p, roots), (p, roots)
+    assert _within(["/a/b"])("/a/b/c.wav") and not _within(["/a/b"])("/a/bc/c.wav")
