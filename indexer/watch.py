@@ -168,7 +168,9 @@ class Watcher:
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def run(self, max_batches: int | None = None, on_batch=None) -> None:
+    def run(
+        self, max_batches: int | None = None, on_batch: Callable[[Batch], object] | None = None
+    ) -> None:
         """Apply batches until interrupted (or `max_batches` were applied)."""
         done = 0
         while max_batches is None or done < max_batches:
