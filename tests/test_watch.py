@@ -349,3 +349,22 @@ def test_kill9_mid_batch_then_next_run_completes_and_ctrl_c(tmp_path, tiny_clap_
     cache = read_ann(idx / "ann.faiss")
     assert cache is not None and cache.header.generation == meta.generation
     assert cache.index.ntotal == 25
+
+
+def test_watch_limit_shortfall_is_detected(tmp_path):
+    """watchdog skips folders it cannot watch without a word: the watcher counts its watches
+    (if watchdog's bookkeeping moved, this fails rather than the check going blind)."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "c")  # followed by a full run, not by inotify
+    roots = [str(tmp_path)]
+    assert watch_mod._folders(roots) == (4, 1)
+    try:
+        observer = watch_mod._start_inotify(roots, lambda event: None)
+    except OSError:
+        pytest.skip("inotify unavailable")
+    try:
+        assert watch_mod._unwatched_folders(observer, 4) == 0
+        assert watch_mod._unwatched_folders(observer, 6) == 2  # as if 2 watches were refused
+    finally:
+        watch_mod._stop_observer(observer)
