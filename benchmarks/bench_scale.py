@@ -77,12 +77,21 @@ def drop_cache(*paths: Path) -> None:
 
 # --- stages -----------------------------------------------------------------------------------
 def stage_gen(d: Path, n: int) -> None:
-    """Files of 1-19 windows until n windows, CHUNK windows at a time, float16 on disk."""
+    """Files of 1-19 windows until n windows, CHUNK windows at a time, float16 on disk.
+
+    Resumable: chunk c is a pure function of c (its own seed, file numbers counted from the
+    progress file), written at its offset, and the progress file is replaced after it."""
     space = Space()
-    total = np.zeros(DIM, np.float64)
-    f0, written = 0, 0
-    with open(d / "vectors.f16.tmp", "wb") as vf, open(d / "file_of.i32.tmp", "wb") as ff:
-        for c in range(0, n, CHUNK):
+    progress = d / "gen.progress.json"
+    state = {"next": 0, "files": 0, "sum": [0.0] * DIM}
+    if progress.exists():
+        state = json.loads(progress.read_text())
+    mode = "r+b" if state["next"] else "wb"
+    with open(d / "vectors.f16.part", mode) as vf, open(d / "file_of.i32.part", mode) as ff:
+        if not state["next"]:
+            vf.truncate(n * DIM * 2)
+            ff.truncate(n * 4)
+        for c in range(state["next"], n, CHUNK):
             rng = np.random.default_rng([1, c])
             want = min(CHUNK, n - c)
             sizes = rng.integers(1, 20, size=want)  # more files than needed, cut below
@@ -91,21 +100,29 @@ def stage_gen(d: Path, n: int) -> None:
             centers = (
                 space.m_audio
                 + space._meanings(rng, len(sizes))
-                + 0.7 * unit(rng.standard_normal((len(sizes), DIM)))
+                + 0.7 * unit(rng.standard_normal((len(sizes), DIM), dtype=np.float32))
             )
-            rows = np.repeat(centers, sizes, axis=0)
-            vecs = unit(rows + 0.4 * unit(rng.standard_normal((want, DIM))))
-            total += vecs.sum(0, dtype=np.float64)
-            vf.write(vecs.astype("<f2").tobytes())
-            ff.write(np.repeat(np.arange(f0, f0 + len(sizes), dtype=np.int32), sizes).tobytes())
-            f0 += len(sizes)
-            written += want
-            print(f"  gen {written}/{n} ({f0} files), peak {peak_gb():.2f} GB", flush=True)
-        vf.flush()
-        os.fsync(vf.fileno())
-    os.replace(d / "vectors.f16.tmp", d / "vectors.f16")
-    os.replace(d / "file_of.i32.tmp", d / "file_of.i32")
-    meta = {"n": n, "files": f0, "mean": unit(total[None])[0].tolist()}
+            noise = unit(rng.standard_normal((want, DIM), dtype=np.float32))
+            noise *= 0.4
+            noise += np.repeat(centers, sizes, axis=0)
+            vecs = unit(noise)
+            os.pwrite(vf.fileno(), vecs.astype("<f2").tobytes(), c * DIM * 2)
+            f0 = state["files"]
+            fid = np.repeat(np.arange(f0, f0 + len(sizes), dtype=np.int32), sizes)
+            os.pwrite(ff.fileno(), fid.tobytes(), c * 4)
+            vf.flush()
+            ff.flush()
+            os.fsync(vf.fileno())
+            os.fsync(ff.fileno())
+            total = np.asarray(state["sum"]) + vecs.sum(0, dtype=np.float64)
+            state = {"next": c + want, "files": f0 + len(sizes), "sum": total.tolist()}
+            progress.write_text(json.dumps(state))
+            print(f"  gen {c + want}/{n} ({state['files']} files), peak {peak_gb():.2f} GB")
+            sys.stdout.flush()
+    os.replace(d / "vectors.f16.part", d / "vectors.f16")
+    os.replace(d / "file_of.i32.part", d / "file_of.i32")
+    mean = unit(np.asarray(state["sum"], np.float32)[None])[0]
+    meta = {"n": n, "files": state["files"], "mean": mean.tolist()}
     (d / "meta.json").write_text(json.dumps(meta))
 
 
