@@ -174,12 +174,18 @@ def _recall(got: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=True)]))
 
 
-def _probe(header: AnnHeader, index, probes, ids, vecs) -> tuple[np.ndarray, float]:
-    """Top-10 ids of the probes through `ann_search` and the distances computed per query."""
-    import faiss
+def _memory_fetch(ids: np.ndarray, vecs: np.ndarray):
+    """`fetch` for `ann_search` over vectors held in memory (`ids` sorted)."""
 
     def fetch(want: np.ndarray):
         return want, vecs[np.searchsorted(ids, want)]
+
+    return fetch
+
+
+def _probe(header: AnnHeader, index, probes, fetch) -> tuple[np.ndarray, float]:
+    """Top-10 ids of the probes through `ann_search` and the distances computed per query."""
+    import faiss
 
     faiss.cvar.indexIVF_stats.reset()
     faiss.cvar.hnsw_stats.reset()
@@ -194,23 +200,29 @@ def _probe(header: AnnHeader, index, probes, ids, vecs) -> tuple[np.ndarray, flo
     return got, ndis / len(probes) + pool
 
 
-def _tune(kind: str, index, header: AnnHeader, probes, truth, ids, vecs, target: float):
+def _nlist(kind: str) -> int:
+    """Lists of an "ivf<nlist>" or "ivfpq<nlist>x<m>" kind."""
+    return int(kind.removeprefix("ivfpq").removeprefix("ivf").split("x")[0])
+
+
+def _tune(kind: str, index, header: AnnHeader, probes, truth, fetch, target: float):
     """The cheapest search setting whose recall@10 on `probes` reaches `target` (the one with
-    the best recall otherwise): `(params, recall)`. Cost = distances computed per query."""
+    the best recall otherwise): `(params, recall)`. Cost = distances computed per query.
+    IVF-PQ is always routed and re-ranked: its own scores are PQ approximations."""
     if kind == "flat":
         return {}, None
     key, grid = ("efSearch", EF_GRID) if kind.startswith("hnsw") else ("nprobe", NPROBE_GRID)
     alphas: tuple[float, ...] = (0.0,)
     if key == "nprobe":
-        grid = tuple(g for g in grid if g <= int(kind[3:])) or (int(kind[3:]),)
-        alphas = (*ROUTE_ALPHAS, 0.0)
+        grid = tuple(g for g in grid if g <= _nlist(kind)) or (_nlist(kind),)
+        alphas = ROUTE_ALPHAS if kind.startswith("ivfpq") else (*ROUTE_ALPHAS, 0.0)
     best: tuple[float, dict, float] | None = None  # (cost, params, recall)
     fallback: tuple[float, dict] = (-1.0, {})
     for alpha in alphas:
         last = -1.0
         for step, value in enumerate(grid):
             params = {key: value, **({"route_alpha": alpha} if alpha else {})}
-            got, cost = _probe(replace(header, params=params), index, probes, ids, vecs)
+            got, cost = _probe(replace(header, params=params), index, probes, fetch)
             recall = _recall(got, truth)
             if recall > fallback[0]:
                 fallback = (recall, params)
@@ -225,6 +237,30 @@ def _tune(kind: str, index, header: AnnHeader, probes, truth, ids, vecs, target:
     if best is None:
         return fallback[1], fallback[0]
     return best[1], best[2]
+
+
+def tune_ondisk(store: IndexWriter, header: AnnHeader, index, text_vectors=None):
+    """`(params, recall@10)` for an on-disk IVF-PQ cache: probes built from a sample of the
+    stored vectors, the exact top-10 by streaming every vector once, candidates re-ranked
+    from the database (as queries run)."""
+    from clapsearch.index.vectors import exact_topk, topk_merge
+
+    _, ids = store.segment_ids()
+    rng = np.random.default_rng(0)
+    _, sample = store.vectors_for(rng.choice(ids, size=min(len(ids), 65536), replace=False))
+    probes = text_like_probes(sample, N_PROBES, text_vectors)
+    best = exact_topk(probes, sample[:0], ids[:0], 10)
+    for chunk_ids, vecs in store.iter_vectors(chunk=100_000):
+        best = topk_merge([best, exact_topk(probes, vecs, chunk_ids, 10)], 10)
+    return _tune(
+        header.index_type,
+        index,
+        header,
+        probes,
+        best[1],
+        store.vectors_for,
+        store.meta.config.target_recall,
+    )
 
 
 UPDATE_MAX_FRACTION = 0.1  # ANN caches take in-place updates up to this share of changes
@@ -292,7 +328,7 @@ def build_ann(
         if kind.startswith("ivf"):  # the routing axis (HNSW is tuned plainly)
             header = replace(header, route_mean=[float(x) for x in vector_mean(vecs)])
         params, recall = _tune(
-            kind, index, header, probes, truth, ids, vecs, meta.config.target_recall
+            kind, index, header, probes, truth, _memory_fetch(ids, vecs), meta.config.target_recall
         )
         header = replace(header, params=params, recall_at_10=recall)
     write_ann(ann_path(store.index_dir), header, index)
@@ -306,6 +342,7 @@ __all__ = [
     "build_ann",
     "choose_type",
     "text_like_probes",
+    "tune_ondisk",
     "update_ann",
     "vector_mean",
 ]

@@ -9,11 +9,12 @@ memory:
 2. `add_shard`: each shard of vectors (any machine, any order) is encoded into its own copy of
    the trained index, with its global ids (segment ids), and written atomically. Shards are
    independent, so they are built in parallel and a lost one is redone alone.
-3. `merge_shards`: `faiss.contrib.ondisk.merge_ondisk` concatenates the shards' lists into one
+3. `merge_shards`: the shards' lists are concatenated (as `faiss.contrib.ondisk.merge_ondisk`
+   does) into one
    `OnDiskInvertedLists` data file (`<name>.ivfdata`, codes + ids list by list), and the index
    (quantizers + list offsets, a few MB) is written beside it (`<name>.index`).
-4. `open_ondisk`: the index file is read with `IO_FLAG_ONDISK_SAME_DIR`, so the data file is
-   found beside it wherever the folder moved, and the data file is memory-mapped: a query
+4. `open_ondisk`: the data file is found beside the index file wherever the folder moved
+   (`clapsearch.index.ann_cache.read_ondisk_index`), and memory-mapped: a query
    touches only the lists it probes, and resident memory stays far below the index size.
 
 Why a unique name per merge: the `.index` file records its data file's name, so a merge
@@ -21,7 +22,7 @@ writes a new pair under a fresh name and only then is it referenced (by the ANN 
 or by whoever calls this); a kill leaves unreferenced files, never a half-written referenced one.
 
 Scores of an IVF-PQ search are approximations (PQ codes); callers re-rank a candidate pool
-exactly from the stored vectors (`clapsearch.annfile.ann_search`), so what users see are exact
+exactly from the stored vectors (`clapsearch.index.ann_search.ann_search`), so what users see are exact
 cosines.
 """
 
@@ -101,32 +102,48 @@ def add_shard(trained: Path, vectors: np.ndarray, ids: np.ndarray, out: Path) ->
     return out
 
 
-def merge_shards(trained: Path, shards: Sequence[Path], folder: Path, name: str) -> Path:
-    """Merge shard files into `folder/<name>.ivfdata` + `folder/<name>.index`; returns the
-    `.index` path. `name` must be new (see module doc). Lists are concatenated in shard
-    order, so ids within a list keep the shards' order."""
+def merge_shards(trained: Path, shards: Sequence, folder: Path, name: str) -> Path:
+    """Merge shards into `folder/<name>.ivfdata` + `folder/<name>.index`; returns the
+    `.index` path. `shards` are shard files, or indexes already open (an earlier merged
+    on-disk index, for incremental merges). `name` must be new (see module doc). Lists are
+    concatenated in shard order, so ids within a list keep the shards' order (what
+    `faiss.contrib.ondisk.merge_ondisk` does, which takes file names only)."""
     import faiss
-    from faiss.contrib.ondisk import merge_ondisk
 
     folder = Path(folder)
     data, index_file = folder / f"{name}.ivfdata", folder / f"{name}.index"
     if data.exists() or index_file.exists():
         raise FileExistsError(f"{data} already exists: merges write under a new name")
     index = faiss.read_index(str(trained))
-    # the data file's path is recorded as given; `open_ondisk` looks for its name beside the
-    # index file (IO_FLAG_ONDISK_SAME_DIR), so the folder may move
-    merge_ondisk(index, [str(s) for s in shards], str(data.absolute()))
+    ivf = faiss.extract_index_ivf(index)
+    sources, keep = faiss.InvertedListsPtrVector(), []
+    for shard in shards:
+        part = shard
+        if isinstance(shard, (str, Path)):  # mmapped: shards may exceed memory together
+            part = faiss.read_index(str(shard), faiss.IO_FLAG_MMAP)
+        keep.append(part)
+        part_ivf = faiss.extract_index_ivf(part)
+        if part_ivf.nlist != ivf.nlist or part_ivf.code_size != ivf.code_size:
+            raise ValueError(f"{shard} was not made from {trained}")
+        sources.push_back(part_ivf.invlists)
+    lists = faiss.OnDiskInvertedLists(ivf.nlist, ivf.code_size, str(data.absolute()))
+    ntotal = lists.merge_from_multiple(sources.data(), sources.size(), False)
+    index.ntotal = ivf.ntotal = ntotal
+    ivf.replace_invlists(lists, True)
+    lists.this.disown()
     with open(data, "rb") as fh:
         os.fsync(fh.fileno())
     _atomic_write_index(index, index_file)
+    del keep
     return index_file
 
 
-def open_ondisk(index_file: Path):
-    """The merged index, its inverted lists memory-mapped from the data file beside it."""
-    import faiss
+def open_ondisk(index_file: Path, writable: bool = False):
+    """The merged index, its inverted lists memory-mapped from the data file beside it
+    (read-only unless `writable`: removing ids rewrites lists in place)."""
+    from clapsearch.index.ann_cache import read_ondisk_index
 
-    return faiss.read_index(str(index_file), faiss.IO_FLAG_ONDISK_SAME_DIR)
+    return read_ondisk_index(index_file, writable)
 
 
 def files_of(index_file: Path) -> tuple[Path, Path]:

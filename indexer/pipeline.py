@@ -308,7 +308,18 @@ def embed_files(
 ) -> Iterator[Embedded | Failed]:
     """Decode `tasks` (in `pool`) and embed their windows in batches of
     `embedder.audio_batch_size`; yields each file when all of its windows are embedded,
-    failures as they come.
+    failures as they come (`embed_messages`)."""
+    tasks = list(tasks)
+    stream = pool.stream(tasks, embedder.sample_rate, embedder.window_s, hop_s)
+    return embed_messages(stream, tasks, embedder)
+
+
+def embed_messages(
+    stream: Iterable[Part | Done | Failed], tasks: list[DecodeTask], embedder
+) -> Iterator[Embedded | Failed]:
+    """The mapper stage: decode messages (`seq` = position in `tasks`) -> embedded files,
+    windows batched across files. Every runner (this machine's pool, torchrun ranks, Ray
+    actors) embeds through this function.
 
     Each part's windows become log-mel features as soon as the part arrives (on the model's
     device, by the Embedder's own `clap_features`), so what waits for a batch is features,
@@ -318,7 +329,6 @@ def embed_files(
 
     from clapsearch.features import clap_features
 
-    tasks = list(tasks)
     bs = max(1, embedder.audio_batch_size)
     files: dict[int, _Pending] = {}
     feats: list[torch.Tensor] = []  # (1, C, frames, n_mels) per waiting window
@@ -339,7 +349,6 @@ def embed_files(
             f = files.pop(seq)
             yield Embedded(_record(tasks[seq], f.done), f.spans, np.stack(f.vectors))
 
-    stream = pool.stream(tasks, embedder.sample_rate, embedder.window_s, hop_s)
     for msg in stream:
         if isinstance(msg, Failed):
             files.pop(msg.seq, None)
@@ -417,4 +426,5 @@ __all__ = [
     "default_workers",
     "embed_features",
     "embed_files",
+    "embed_messages",
 ]

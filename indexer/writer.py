@@ -19,7 +19,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -236,6 +236,39 @@ class IndexWriter(IndexReader):
                 ids.append(r[0])
                 blobs.append(r[1])
         return int(gen), np.array(ids, dtype=np.int64), decode_vectors(blobs, self.meta.dim)
+
+    def segment_ids(self) -> tuple[int, np.ndarray]:
+        """`(generation, every segment id (n,) int64 sorted)` from one snapshot (no vector
+        pages read)."""
+        with self.snapshot() as conn:
+            gen = generation(conn)
+            rows = conn.exec_driver_sql("SELECT id FROM segments")
+            ids = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
+        return int(gen), ids
+
+    def vectors_for(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(ids found (u,) sorted, vectors (u, dim) float32)` of the given segment ids."""
+        with self.snapshot() as conn:
+            return self._vectors_for(conn, np.unique(np.asarray(ids, dtype=np.int64)))
+
+    def iter_vectors(
+        self, after: int = -1, chunk: int = 100_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """`(ids (m,), vectors (m, dim) float32)` of the segments with id > `after`, in id
+        order, `chunk` at a time: bounded memory for caches larger than memory. Each chunk is
+        its own read; callers needing one state hold the writer lock (`clapsearch index
+        merge` does)."""
+        while True:
+            with self.snapshot() as conn:
+                rows = conn.execute(
+                    text("SELECT id, vector FROM segments WHERE id > :a ORDER BY id LIMIT :n"),
+                    dict(a=int(after), n=int(chunk)),
+                ).all()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            yield ids, decode_vectors([r[1] for r in rows], self.meta.dim)
+            after = int(ids[-1])
 
 
 def _migrate_meta(conn) -> None:

@@ -21,7 +21,9 @@ from clapsearch.cli.app import app
 
 # command name on the command line -> the modules that register it (and its subcommands)
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "index": ("index",),
+    "index": ("index", "index_distributed"),  # `index merge` / `index shard` (cli/common.py)
+    "index-shard": ("index_distributed",),
+    "index-merge": ("index_distributed",),
     "status": ("index",),
     "remove": ("remove",),
     "query": ("query",),

@@ -33,10 +33,18 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
+# `clapsearch index merge ...` / `index shard ...` read as sub-commands of `index`, whose own
+# arguments are folders: they are the commands `index-merge` / `index-shard` (a folder named
+# "merge" is still indexed as `clapsearch index ./merge`).
+INDEX_SUBCOMMANDS = ("merge", "shard")
+
+
 def run_app(app: typer.Typer) -> None:
     """Run the typer app; library errors become one sentence and their exit code."""
     from clapsearch.errors import ClapsearchError
 
+    if len(sys.argv) > 2 and sys.argv[1] == "index" and sys.argv[2] in INDEX_SUBCOMMANDS:
+        sys.argv[1:3] = [f"index-{sys.argv[2]}"]
     try:
         # Without standalone mode click *returns* the code of a typer.Exit instead of raising.
         code = app(standalone_mode=False)

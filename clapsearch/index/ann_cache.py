@@ -7,7 +7,11 @@ exact for it when `generation` matches too; otherwise `IndexReader` corrects it 
 (ids deleted since are excluded with an `IDSelector`, ids added since are searched exactly).
 
 Layout: `MAGIC` (8 bytes), header length (uint32 little-endian), UTF-8 JSON `AnnHeader`, then
-`faiss.serialize_index` bytes. Written with `clapsearch.atomic` (a `ann.faiss.tmp-*` sibling,
+`faiss.serialize_index` bytes. On-disk caches (IVF-PQ merged by `clapsearch index merge`, too
+large for memory) have no payload: `header.ondisk` names `<name>.index` in the same folder,
+whose inverted lists are memory-mapped from `<name>.ivfdata`, with the sorted ids in
+`<name>.ids.npy` (memory-mapped too); a merge writes a new `<name>` and then this header.
+Written with `clapsearch.atomic` (a `ann.faiss.tmp-*` sibling,
 fsynced, `os.replace`d over `ann.faiss`, directory fsynced): a reader sees the old file or the
 new one, never half of one.
 """
@@ -37,6 +41,7 @@ class AnnHeader:
     recall_at_10: float | None = None  # vs exact, measured at build time; None for flat
     params: dict = field(default_factory=dict)  # {"efSearch": 128} | {"nprobe": 32, ...}
     route_mean: list[float] | None = None  # (dim,) unit mean of the vectors (gap routing)
+    ondisk: str | None = None  # on-disk IVF-PQ: its `.index` file beside this one (see below)
 
 
 @dataclass
@@ -53,7 +58,7 @@ def write_ann(path: Path, header: AnnHeader, index) -> None:
 
     from clapsearch.atomic import atomic_open
 
-    payload = faiss.serialize_index(index)
+    payload = faiss.serialize_index(index) if index is not None else b""
     head = json.dumps(asdict(header)).encode()
     with atomic_open(path, "wb") as fh:
         fh.write(MAGIC + struct.pack("<I", len(head)) + head)
@@ -86,6 +91,8 @@ def read_ann(path: Path) -> AnnCache | None:
     try:
         with open(path, "rb") as fh:
             header, _ = _parse_header(fh)
+            if header.ondisk is not None:
+                return _read_ondisk(path.parent, header)
             blob = np.frombuffer(fh.read(), dtype=np.uint8)
         index = faiss.deserialize_index(blob)
     except (OSError, ValueError, RuntimeError, TypeError):
@@ -94,4 +101,28 @@ def read_ann(path: Path) -> AnnCache | None:
     return AnnCache(header, index, ids)
 
 
-__all__ = ["AnnCache", "AnnHeader", "read_ann", "read_header", "write_ann"]
+def _read_ondisk(folder: Path, header: AnnHeader) -> AnnCache:
+    """An on-disk cache: lists and ids memory-mapped, found beside the header file."""
+    index = read_ondisk_index(folder / header.ondisk)
+    ids = np.load(folder / (header.ondisk.removesuffix(".index") + ".ids.npy"), mmap_mode="r")
+    return AnnCache(header, index, ids)
+
+
+def read_ondisk_index(index_file: Path, writable: bool = False):
+    """A faiss index whose inverted lists are `OnDiskInvertedLists`, with its data file
+    `<stem>.ivfdata` memory-mapped from beside `index_file` wherever the folder moved (the
+    path recorded at merge time is ignored; faiss's `IO_FLAG_ONDISK_SAME_DIR` does the same
+    but prints to stdout, which would corrupt `--json` output)."""
+    import faiss
+
+    index = faiss.read_index(str(index_file), faiss.IO_FLAG_SKIP_IVF_DATA)
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists)
+    if not isinstance(lists, faiss.OnDiskInvertedLists):
+        raise ValueError(f"{index_file} has no on-disk inverted lists")
+    lists.filename = str(Path(index_file).with_suffix(".ivfdata"))
+    lists.read_only = not writable
+    lists.do_mmap()
+    return index
+
+
+__all__ = ["AnnCache", "AnnHeader", "read_ann", "read_header", "read_ondisk_index", "write_ann"]
