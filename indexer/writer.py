@@ -241,7 +241,7 @@ class IndexWriter(IndexReader):
         """`(generation, every segment id (n,) int64 sorted)` from one snapshot (no vector
         pages read)."""
         with self.snapshot() as conn:
-            gen = generation(conn)
+            gen = read_generation(conn)
             rows = conn.exec_driver_sql("SELECT id FROM segments")
             ids = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
         return int(gen), ids

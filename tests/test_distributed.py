@@ -214,7 +214,7 @@ def _synthetic_shards(folder, partition, partitions, n_files, seed, dim=32):
         {
             "partitions": partitions,
             "partition_hash": "x",
-            "model": "synthetic",
+            "model": "test:synthetic",
             "dim": dim,
             "hop_s": None,
             "model_source": "",

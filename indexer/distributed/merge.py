@@ -120,9 +120,16 @@ def _open(index_dir: Path, meta: dict, layout: dict | None) -> IndexWriter:
         return IndexWriter.open(index_dir)
     extensions = tuple((layout or {}).get("extensions") or DEFAULT_EXTENSIONS)
     config = IndexConfig(hop_s=meta.get("hop_s"), extensions=extensions)
-    return IndexWriter.create(
-        index_dir, meta["model"], int(meta["dim"]), config, meta.get("model_source") or ""
-    )
+    return IndexWriter.create(index_dir, _identity(meta), config)
+
+
+def _identity(meta: dict):
+    """The shard's model record (synthetic shards in tests may carry only the key)."""
+    from clapsearch.sources.identity import ModelIdentity
+
+    if meta.get("model_identity"):
+        return ModelIdentity.from_json(meta["model_identity"])
+    return ModelIdentity.from_legacy(meta["model"], "", int(meta["dim"]))
 
 
 def _merge_shard(store: IndexWriter, shard, summary: MergeSummary) -> None:

@@ -82,7 +82,7 @@ def run_ray(
     t0 = time.perf_counter()
     summary = ShardSummary(opts.shards)
     probe = load_model(opts, "cpu")  # identity and dim for the layout; the actors load their own
-    folder, layout, groups = plan(opts, probe.identity, probe.dim)
+    folder, layout, groups = plan(opts, probe)
     summary.partitions = layout["partitions"]
     pending: dict[int, ShardWriter] = {}
     rows, expected = [], {}

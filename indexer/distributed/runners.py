@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from clapsearch.errors import UsageError
 from clapsearch.index.paths import normalize_path
@@ -84,11 +83,10 @@ class ShardSummary:
 
 
 def model_source(name: str | None) -> str:
-    from clapsearch.loading import resolve_model_name
+    """The name to load the model by, as indexes record it (`clapsearch.sources`)."""
+    from clapsearch.sources import canonical_name, resolve_model_name
 
-    name = resolve_model_name(name)
-    p = Path(name).expanduser()
-    return str(p.absolute()) if p.exists() else name
+    return canonical_name(resolve_model_name(name))
 
 
 def load_model(opts: ShardOptions, device: str | None = None):
@@ -102,9 +100,7 @@ def load_model(opts: ShardOptions, device: str | None = None):
     return e
 
 
-def plan(
-    opts: ShardOptions, identity: str, dim: int
-) -> tuple[ShardFolder, dict, dict[int, list[WorkFile]]]:
+def plan(opts: ShardOptions, embedder) -> tuple[ShardFolder, dict, dict[int, list[WorkFile]]]:
     """Scan, agree on the folder's layout, and list each partition's files."""
     for r in opts.roots:
         if not os.path.exists(normalize_path(r)):
@@ -123,9 +119,9 @@ def plan(
         {
             "partitions": int(partitions),
             "partition_hash": PARTITION_HASH,
-            "model": identity,
-            "model_source": model_source(opts.model),
-            "dim": int(dim),
+            "model": embedder.identity,
+            "model_identity": embedder.model_identity.to_json(),
+            "dim": int(embedder.dim),
             "hop_s": opts.hop_s,
             "extensions": list(extensions),
         },
@@ -167,7 +163,7 @@ def run_partitions(opts: ShardOptions, rank: int = 0, world: int = 1) -> ShardSu
     pool = DecodePool(default_workers() if opts.workers is None else opts.workers)
     try:
         embedder = load_model(opts, _rank_device(opts.device))
-        folder, layout, groups = plan(opts, embedder.identity, embedder.dim)
+        folder, layout, groups = plan(opts, embedder)
         summary.partitions = layout["partitions"]
         for p in partitions_of_rank(layout["partitions"], rank, world):
             files = groups[p]

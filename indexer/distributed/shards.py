@@ -4,7 +4,8 @@ A shard folder (a local path, or any fsspec URL whose backend is installed: `s3:
 `gs://`, ...) holds:
 
 - `layout.json`: what every shard in it shares: number of partitions and the hash that
-  assigns files to them, model identity and source, dim, hop, extensions. Written by the first
+  assigns files to them, model identity (key and record, with the name it loads by), dim, hop,
+  extensions. Written by the first
   worker; every later worker and run must agree with it (another model or partition count is
   refused: the shards would not merge).
 - `part-<p>-of-<P>.shard`: partition p, an `.npz` with `vectors` `(n, dim)` float16 (what an
@@ -213,7 +214,7 @@ class ShardWriter:
         spans = [self._spans[i] for i in order]
         meta = {
             "format": SHARD_FORMAT,
-            **{k: self.layout.get(k) for k in (*LAYOUT_KEYS, "model_source")},
+            **{k: self.layout.get(k) for k in (*LAYOUT_KEYS, "model_identity")},
             "partition": self.partition,
             "files": files,
             "failures": sorted(self._failures, key=lambda f: f["key"]),
