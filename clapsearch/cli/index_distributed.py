@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from clapsearch.cli import app
+from clapsearch.cli.app import app
 from clapsearch.cli.common import DeviceOption, JsonOption, ModelOption, PrecisionOption
 
 

@@ -125,7 +125,7 @@ def _open(index_dir: Path, meta: dict, layout: dict | None) -> IndexWriter:
 
 def _identity(meta: dict):
     """The shard's model record (synthetic shards in tests may carry only the key)."""
-    from clapsearch.sources.identity import ModelIdentity
+    from clapsearch.identity import ModelIdentity
 
     if meta.get("model_identity"):
         return ModelIdentity.from_json(meta["model_identity"])
