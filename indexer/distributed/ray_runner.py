@@ -6,12 +6,12 @@
         --ray-address auto --ray-actors 8 --ray-gpus-per-actor 1
 
 The pending partitions' files become one dataset; `map_batches(decode_batch)` runs the reader
-(`indexer.pipeline.decode`) in CPU tasks spread over the cluster, `map_batches(EmbedActor)`
-runs the mapper (`indexer.pipeline.embed_decoded`) in a pool of actors that each load the
+(`indexer.decode.decode_parts`) in CPU tasks spread over the cluster, `map_batches(EmbedActor)`
+runs the mapper (`indexer.pipeline.embed_messages`) in a pool of actors that each load the
 model once (`num_gpus` each), and the driver is the writer: it gathers each partition's
 files as they stream back and writes that partition's shard (`ShardWriter`) as soon as all of
 them are in, so a failure loses only the partitions not yet written. Items cross the object
-store pickled (`Decoded` / `Embedded` / `Failed`), one row per file.
+store pickled (decode messages, then `Embedded` / `Failed`), one row per file.
 """
 
 from __future__ import annotations
@@ -31,29 +31,40 @@ from indexer.distributed.runners import (
 from indexer.distributed.shards import ShardWriter, shard_name
 
 
-def decode_batch(batch: dict, audio_config, hop_s) -> dict:
-    """Reader stage on a CPU worker: rows of pickled `DecodeTask` -> pickled decode results."""
-    import torch
+def decode_batch(batch: dict, sample_rate: int, window_s: float, hop_s) -> dict:
+    """Reader stage on a CPU worker: rows of pickled `DecodeTask` -> each file's decode
+    messages (`indexer.decode.decode_parts`: windows in parts, then done or failed), pickled."""
+    from indexer.decode import DecodeJob, decode_parts
 
-    from indexer.pipeline import decode
-
-    torch.set_num_threads(1)
-    out = [pickle.dumps(decode(pickle.loads(t), audio_config, hop_s)) for t in batch["task"]]
-    return {"partition": batch["partition"], "item": out}
+    out = []
+    for blob in batch["task"]:
+        t = pickle.loads(blob)
+        f = t.file
+        job = DecodeJob(0, f.path, f.size, f.mtime_ns, t.content_hash, sample_rate, window_s, hop_s)
+        out.append(pickle.dumps(list(decode_parts(job))))
+    return {"partition": batch["partition"], "task": batch["task"], "messages": out}
 
 
 class EmbedActor:
-    """Mapper stage: holds the model; pickled decode results -> pickled embedded files."""
+    """Mapper stage: holds the model; each file's decode messages -> its embedded (or
+    failed) file, through `indexer.pipeline.embed_messages`."""
 
     def __init__(self, opts: ShardOptions):
         self.embedder = load_model(opts, "cuda" if _has_gpu() else "cpu")
 
     def __call__(self, batch: dict) -> dict:
-        from indexer.pipeline import embed_decoded
+        from dataclasses import replace
 
-        items = [pickle.loads(b) for b in batch["item"]]
-        part = {_path(i): p for i, p in zip(items, batch["partition"])}
-        out = [pickle.dumps(res) for res in embed_decoded(items, self.embedder)]
+        from indexer.pipeline import embed_messages
+
+        tasks = [pickle.loads(b) for b in batch["task"]]
+        messages = [
+            replace(m, seq=i)  # a file's position in this batch
+            for i, blob in enumerate(batch["messages"])
+            for m in pickle.loads(blob)
+        ]
+        part = {t.file.path: p for t, p in zip(tasks, batch["partition"])}
+        out = [pickle.dumps(r) for r in embed_messages(messages, tasks, self.embedder)]
         return {"partition": [part[_path(pickle.loads(b))] for b in out], "item": out}
 
 
@@ -106,7 +117,11 @@ def run_ray(
         ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // decode_batch_size))
         ds = ds.map_batches(
             decode_batch,
-            fn_kwargs={"audio_config": probe.audio_config, "hop_s": layout["hop_s"]},
+            fn_kwargs={
+                "sample_rate": probe.sample_rate,
+                "window_s": probe.window_s,
+                "hop_s": layout["hop_s"],
+            },
             batch_size=decode_batch_size,
             num_cpus=1,
         )

@@ -1,7 +1,7 @@
 """Embed partitions into shards: one code path, three schedulers.
 
 Every runner runs the single-machine indexer's stages (STYLE.md rule 13):
-reader `indexer.pipeline.decode` -> mapper `indexer.pipeline.embed_decoded` -> writer (here a
+reader `indexer.decode.decode_parts` -> mapper `indexer.pipeline.embed_messages` -> writer (here a
 `ShardWriter` per partition, where `clapsearch index` has its `IndexWriter`). Only who runs
 which partition differs:
 
