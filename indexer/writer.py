@@ -261,7 +261,7 @@ class IndexWriter(IndexReader):
         while True:
             with self.snapshot() as conn:
                 rows = conn.execute(
-                    text("SELECT id, vector FROM segments WHERE id > :a ORDER BY id LIMIT :n"),
+                    "SELECT id, vector FROM segments WHERE id > :a ORDER BY id LIMIT :n",
                     dict(a=int(after), n=int(chunk)),
                 ).all()
             if not rows:
