@@ -241,3 +241,13 @@ def test_index_and_query_with_the_pth_file(ms2023, tmp_path, capsys):
     assert len(hits) == 2
     code, out, _ = run_cli(["status", *args], capsys)
     assert json.loads(out)["model"] == ours.identity
+    from clapsearch.index.reader import IndexReader
+
+    reader = IndexReader.open(idx)
+    try:  # the index records the model's front end and text rules, not only its name
+        recorded = reader.meta.model_identity
+    finally:
+        reader.close()
+    assert recorded.name == str(path) and recorded.audio.filterbank_rate == 32_000
+    assert (recorded.text.pooling, recorded.text.suffix) == ("msclap_gpt2", " <|endoftext|>")
+    assert recorded.text.tokenizer == "openai-community/gpt2" and recorded.text.max_tokens == 77
