@@ -125,7 +125,7 @@ def test_page_end_to_end(served, page, tmp_path):
     page.locator("#q").press_sequentially("a dog barking", delay=20)
     wait_count(page, "“a dog barking”")
     got = names(page)
-    assert got[0] == "dog.flac" and "street take 3.flac" in got
+    assert set(got[:2]) == {"dog.flac", "street take 3.flac"}  # the dog, alone or in the take
     assert "q=a+dog+barking" in page.url
     assert page.locator("#count").get_attribute("aria-live") == "polite"
 
