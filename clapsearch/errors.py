@@ -63,6 +63,22 @@ class IndexNotFoundError(ClapsearchError):
     """No index exists at the given location."""
 
 
+class IndexStorageError(ClapsearchError):
+    """The index's files could not be used: `kind` is one of `clapsearch.index.storage.KINDS`
+    (permission, disk_full, corrupt, not_a_database, io, busy, unknown); the message names the
+    cause and what to do (`clapsearch.index.storage.explain`)."""
+
+    def __init__(self, message: str, kind: str = "unknown"):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Interrupted(ClapsearchError):
+    """Ctrl-C: the message is the one line the CLI prints (no "error:" prefix)."""
+
+    exit_code = 130
+
+
 class ModelMismatchError(ClapsearchError):
     """An index built with one model was used with another."""
 

@@ -139,7 +139,10 @@ class DecodePool:
                     conn = idle.popleft()
                     job = self._jobs.popleft()
                     self._paths[conn] = job.path
-                    conn.send(job)
+                    try:
+                        conn.send(job)
+                    except OSError:  # it died while idle
+                        raise self._died(conn) from None
                 live = [c for c in self._conns if not c.closed]
                 for conn in wait([*live, self._wake_r], timeout=1.0):
                     if conn == self._wake_r:

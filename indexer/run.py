@@ -204,6 +204,8 @@ def open_index(
     roots = [normalize_path(r) for r in opts.roots]
     index_dir = resolve_index_dir(opts.index)
     for r in roots:
+        if os.path.islink(r) and not os.path.exists(r):
+            raise UsageError(f"{r} is a symbolic link that leads nowhere (or to itself).")
         if not os.path.exists(r):
             raise UsageError(_vanished_root(r, opts.index))
     with writer_lock(index_dir, holder):

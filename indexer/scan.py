@@ -111,13 +111,16 @@ def _walk(
 
 
 def _problem(path: str, err: OSError, is_dir: bool) -> ScanProblem:
+    detail = err.strerror or str(err)
     if err.errno in (errno.EACCES, errno.EPERM):
         reason = "permission_denied"
-    elif err.errno in (errno.ENOENT, errno.ELOOP):
+    elif err.errno == errno.ELOOP:
+        reason, detail = "unreadable", "a loop of symbolic links"
+    elif err.errno == errno.ENOENT:
         reason = "missing"
     else:
         reason = "unreadable"
-    return ScanProblem(path, reason, err.strerror or str(err), is_dir)
+    return ScanProblem(path, reason, detail, is_dir)
 
 
 __all__ = ["ScanProblem", "ScannedFile", "content_hash", "scan"]

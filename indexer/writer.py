@@ -51,7 +51,15 @@ class IndexWriter(IndexReader):
                 )
                 _migrate_meta(conn)
 
-        return cls._open(path, readonly=False, prepare=prepare)
+        writer = cls._open(path, readonly=False, prepare=prepare)
+        writer.db.checkpoint()  # a WAL left large by a killed run: give its space back
+        return writer
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the database file (its space back), then close."""
+        if not getattr(self.db, "_closed", True):
+            self.db.checkpoint()
+        super().close()
 
     @classmethod
     def create(

@@ -47,6 +47,9 @@ def load_commands(argv: Sequence[str] | None = None) -> None:
 
 
 def main() -> None:
+    from clapsearch.cli.interrupts import quiet_until_running
+
+    quiet_until_running()  # Ctrl-C while the command modules import: one line, exit 130
     from clapsearch.cli.common import run_app
 
     load_commands(sys.argv[1:])

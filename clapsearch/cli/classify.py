@@ -11,6 +11,7 @@ from clapsearch.cli.app import app
 from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
 from clapsearch.errors import UsageError
 from clapsearch.prompts import DEFAULT_TEMPLATE
+from clapsearch.textsafe import shown
 
 
 @app.command()
@@ -92,16 +93,16 @@ def classify(
         return
     kind = "p(label)" if multi_label or len(parse_labels(labels)) == 1 else "p(of these)"
     for n, res in enumerate(results):
-        typer.echo(("\n" if n else "") + res.path)
+        typer.echo(("\n" if n else "") + shown(res.path))
         typer.echo(f"  {kind:>11}  {'cosine':>6}  label")
         for s in res.labels:
-            typer.echo(f"  {s.score:11.3f}  {s.cosine:6.3f}  {s.label}")
+            typer.echo(f"  {s.score:11.3f}  {s.cosine:6.3f}  {shown(s.label)}")
         if res.timeline:
             from clapsearch.cli.query import format_time
 
             typer.echo("  timeline (cosine per window):")
             for w in res.timeline:
-                best = ", ".join(f"{c.label} {c.cosine:.3f}" for c in w.labels)
+                best = ", ".join(f"{shown(c.label)} {c.cosine:.3f}" for c in w.labels)
                 typer.echo(f"  {format_time(w.start):>9}-{format_time(w.end):<9} {best}")
 
 

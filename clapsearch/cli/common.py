@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import typer
+
+from clapsearch.textsafe import json_dumps, shown
 
 MODEL_HELP = (
     "Model: a hub id (laion/clap-htsat-unfused, laion/larger_clap_general, ...), a transformers "
@@ -25,12 +26,22 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on 
 
 def fail(message: str, code: int = 1) -> None:
     """Print one sentence on stderr and exit non-zero."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {shown(message)}", err=True)
     raise typer.Exit(code)
 
 
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    """One JSON document on a line (`clapsearch.textsafe.json_dumps`: file names that are not
+    valid UTF-8 keep their bytes as `\\udcNN` escapes)."""
+    sys.stdout.write(json_dumps(payload) + "\n")
+
+
+def _interrupted(message: str) -> None:
+    from clapsearch.cli.interrupts import leaving
+
+    typer.echo(shown(message), err=True)
+    leaving()
+    sys.exit(130)
 
 
 # `clapsearch index merge ...` / `index shard ...` read as sub-commands of `index`, whose own
@@ -40,26 +51,35 @@ INDEX_SUBCOMMANDS = ("merge", "shard")
 
 
 def run_app(app: typer.Typer) -> None:
-    """Run the typer app; library errors become one sentence and their exit code."""
-    from clapsearch.errors import ClapsearchError
+    """Run the typer app; library errors become one sentence and their exit code, Ctrl-C one
+    line and 130 (`clapsearch.cli.interrupts`). Messages are printed through `shown`."""
+    from clapsearch.cli.interrupts import LINE, running
+    from clapsearch.errors import ClapsearchError, Interrupted
 
+    running()
     if len(sys.argv) > 2 and sys.argv[1] == "index" and sys.argv[2] in INDEX_SUBCOMMANDS:
         sys.argv[1:3] = [f"index-{sys.argv[2]}"]
     try:
-        # Without standalone mode click *returns* the code of a typer.Exit instead of raising.
+        # Without standalone mode click *returns* the code of a typer.Exit instead of raising,
+        # and typer makes Ctrl-C a silent Exit(130): say it.
         code = app(standalone_mode=False)
+        if code == 130:
+            _interrupted(LINE)
         sys.exit(code if isinstance(code, int) else 0)
+    except Interrupted as err:
+        _interrupted(str(err))
     except ClapsearchError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {shown(err)}", err=True)
         sys.exit(err.exit_code)
     except typer.Exit as ex:
+        if ex.exit_code == 130 and isinstance(ex.__cause__, KeyboardInterrupt):
+            _interrupted(LINE)  # typer's own handling of Ctrl-C is silent
         sys.exit(ex.exit_code)
     except typer.Abort:
         typer.echo("Aborted.", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _interrupted(LINE)
     except Exception as err:
         # Usage errors from typer's (vendored) click arrive here in non-standalone mode.
         if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):

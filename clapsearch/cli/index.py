@@ -9,6 +9,7 @@ import typer
 
 from clapsearch.cli.app import app
 from clapsearch.cli.common import DeviceOption, JsonOption, ModelOption, PrecisionOption
+from clapsearch.textsafe import shown
 
 IndexOption = typer.Option(
     None,
@@ -125,7 +126,7 @@ def index(
         with storage_errors(index_path):
             _watch(opts, WatchOptions(debounce_s=debounce, poll=poll), as_json)
         return
-    with storage_errors(index_path):
+    with storage_errors(index_path), interrupted_keeps_commits():
         summary = run_index(opts, progress=_progress_bar())
     if as_json:
         from clapsearch.cli.common import print_json
@@ -196,18 +197,30 @@ def _report(line: str, payload: dict, as_json: bool) -> None:
 
 @contextmanager
 def storage_errors(index_path: Path | None):
-    """Disk full, read-only or vanished index folders, a corrupt database: one sentence."""
+    """Disk full, read-only or vanished index folders, a corrupt database: one sentence that
+    names the cause (`clapsearch.index.storage.explain`)."""
     import sqlite3
 
-    from clapsearch.errors import ClapsearchError
     from clapsearch.index.paths import resolve_index_dir
+    from clapsearch.index.storage import explain
 
     try:
         yield
     except (OSError, sqlite3.Error) as err:
-        reason = getattr(err, "strerror", None) or str(getattr(err, "orig", None) or err)
-        raise ClapsearchError(
-            f"Could not use the index at {resolve_index_dir(index_path)}: {reason}."
+        raise explain(err, resolve_index_dir(index_path), writing=True) from None
+
+
+@contextmanager
+def interrupted_keeps_commits():
+    """Ctrl-C during a run: one line that says nothing committed is lost."""
+    from clapsearch.errors import Interrupted
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "Interrupted: every file committed so far is kept; run `clapsearch index` again "
+            "to continue."
         ) from None
 
 
@@ -251,7 +264,7 @@ def status(
         return
     recall = "exact" if st.recall_at_10 is None else f"{st.recall_at_10:.3f}"
     typer.echo(
-        f"index      {where}\n"
+        f"index      {shown(where)}\n"
         f"files      {st.files}\n"
         f"segments   {st.segments}\n"
         f"failed     {st.failed}\n"
@@ -262,4 +275,4 @@ def status(
     )
     for f in fails:
         detail = f" ({f.detail})" if f.detail else ""
-        typer.echo(f"{f.path}: {f.reason}{detail}")
+        typer.echo(shown(f"{f.path}: {f.reason}{detail}"))

@@ -17,6 +17,7 @@ import typer
 from clapsearch.cli.app import app
 from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
 from clapsearch.errors import UsageError
+from clapsearch.textsafe import shown
 
 SMALL_BATCH = 4  # text queries up to this many per call run on one compute thread
 
@@ -175,11 +176,11 @@ def format_time(seconds: float) -> str:
 def _print_table(labels: list[str], hits: list) -> None:
     for n, (label, results) in enumerate(zip(labels, hits, strict=True)):
         if len(labels) > 1:
-            typer.echo(("\n" if n else "") + f"query: {label}")
+            typer.echo(("\n" if n else "") + f"query: {shown(label)}")
         if not results:
             typer.echo("no matching sounds.")
             continue
         typer.echo(f"{'rank':>4}  {'score':>6}  {'time':<17}  path")
         for rank, hit in enumerate(results, 1):
             span = f"{format_time(hit.start)}-{format_time(hit.end)}"
-            typer.echo(f"{rank:>4}  {hit.score:6.3f}  {span:<17}  {hit.path}")
+            typer.echo(f"{rank:>4}  {hit.score:6.3f}  {span:<17}  {shown(hit.path)}")

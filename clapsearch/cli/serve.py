@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from clapsearch.cli import app
+from clapsearch.cli.app import app
 from clapsearch.cli.common import DeviceOption, ModelOption, PrecisionOption
 from clapsearch.errors import ClapsearchError, UsageError
 

@@ -17,16 +17,22 @@ Errors are `sqlite3.Error`s.
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from clapsearch.errors import ClapsearchError
+from clapsearch.index.storage import explain
 
 BUSY_TIMEOUT_MS = 30_000
+WAL_PAGES = 256  # autocheckpoint after this many WAL pages (1 MiB at 4 KiB pages)
+WAL_BYTES = 1 << 20  # the WAL file is truncated to this after a checkpoint
 
 
 class Result:
@@ -93,9 +99,12 @@ class Connection:
         self._begin = begin
 
     def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> Result:
-        """One statement; a list of parameter tuples runs it once per tuple (executemany)."""
+        """One statement; a list of parameter tuples runs it once per tuple (executemany).
+        Parameters that are non-UTF-8 file names are bound by their bytes (`bind_any_text`)."""
         if isinstance(params, list) and params and isinstance(params[0], (tuple, list)):
+            sql, params = bind_any_text(sql, params, many=True)
             return Result(self.raw.executemany(sql, params))
+        sql, params = bind_any_text(sql, params)
         return Result(self.raw.execute(sql, params))
 
     exec_driver_sql = execute  # `?` or `:name` parameters alike: sqlite3 takes both
@@ -125,6 +134,7 @@ class Database:
     def __init__(self, path: Path, readonly: bool):
         self.path = path
         self.readonly = readonly
+        self.immutable = readonly and needs_immutable(path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
@@ -137,20 +147,26 @@ class Database:
             with self._lock:
                 if self._closed:
                     raise ClapsearchError(f"The index database {self.path} is closed.")
-                conn = _connect(self.path, self.readonly)
+                conn = _connect(self.path, self.readonly, self.immutable)
                 self._connections.append(conn)
             self._local.conn = conn
         return conn
 
     @contextmanager
     def txn(self) -> Iterator[Connection]:
-        """A transaction on this thread's connection; nested uses join the outer one."""
-        conn = self.connection()
-        if conn.in_transaction():
-            yield conn
-            return
-        with conn.begin():
-            yield conn
+        """A transaction on this thread's connection; nested uses join the outer one.
+
+        SQLite and OS errors inside become one `IndexStorageError` sentence (a full disk, a
+        damaged page, a folder made read-only: `clapsearch.index.storage.explain`)."""
+        try:
+            conn = self.connection()
+            if conn.in_transaction():
+                yield conn
+                return
+            with conn.begin():
+                yield conn
+        except (sqlite3.Error, OSError) as err:
+            raise explain(err, self.path.parent, writing=not self.readonly) from None
 
     def close(self) -> None:
         with self._lock:
@@ -159,13 +175,50 @@ class Database:
         for conn in connections:
             conn.close()
 
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and empty it (`wal_checkpoint(TRUNCATE)`),
+        on a connection of its own; False when readers kept it from completing (it is only
+        a matter of space: the WAL stays valid)."""
+        try:
+            con = sqlite3.connect(str(self.path), timeout=1.0, isolation_level=None)
+        except sqlite3.Error:
+            return False
+        try:
+            busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return busy == 0
+        except sqlite3.Error:
+            return False
+        finally:
+            con.close()
 
-def _connect(db: Path, readonly: bool) -> Connection:
-    """SQLite in WAL mode with explicit BEGINs, so a transaction is a real snapshot
-    (pysqlite's own transaction handling does not BEGIN before SELECTs)."""
-    conn = sqlite3.connect(
-        str(db), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+
+def needs_immutable(db: Path) -> bool:
+    """Whether a read-only user must open `db` as immutable: its folder is not writable (SQLite
+    cannot create `index.db-shm` to read a WAL database) and no `-wal` file holds changes not
+    yet in the database file. No writer can be running then (it would have made the `-wal`),
+    and without a `-wal` the file is the whole committed state."""
+    return (
+        db.is_file()
+        and not os.access(db.parent, os.W_OK)
+        and not db.with_name(db.name + "-wal").exists()
     )
+
+
+def _connect(db: Path, readonly: bool, immutable: bool = False) -> Connection:
+    """SQLite in WAL mode with explicit BEGINs, so a transaction is a real snapshot
+    (pysqlite's own transaction handling does not BEGIN before SELECTs). `immutable`
+    (`needs_immutable`): a read-only folder's index, read without locks."""
+    target, uri = str(db), False
+    if immutable:
+        target, uri = f"file:{quote(str(db))}?immutable=1", True
+    conn = sqlite3.connect(
+        target,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+        uri=uri,
+    )
+    conn.text_factory = decode_text
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if readonly:
@@ -175,7 +228,78 @@ def _connect(db: Path, readonly: bool) -> Connection:
         # NORMAL in WAL: a committed transaction survives a process kill (it is in the
         # OS page cache); only a power cut may lose the last ones, never corrupt.
         conn.execute("PRAGMA synchronous = NORMAL")
+        # A small WAL: checkpointed every WAL_PAGES pages and cut back to WAL_BYTES after,
+        # so an index needs little more free space than its own size (SQLite's default
+        # lets the WAL grow to 4 MB and keeps it: 14x a 0.22 MB index).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
     return Connection(conn, "BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "Connection", "Database", "Result"]
+# --- text of any bytes (file names that are not UTF-8) ---------------------------------------
+# The rule (docs/index-format.md, "Paths"): a path is stored as TEXT holding the file name's
+# exact bytes. Names that are valid UTF-8 (nearly all) are ordinary UTF-8 text; any other name
+# is TEXT with its raw bytes, written from Python's surrogate-escaped str (`os.fsdecode`) by
+# binding `os.fsencode(name)` as `CAST(? AS TEXT)`, and read back with `surrogateescape`, so the
+# str that comes out is the one that went in and `open()` gets the same bytes. Equality,
+# `GLOB`, `substr` and ordering then work on bytes, as the file system does.
+
+
+def decode_text(raw: bytes) -> str:
+    """SQLite TEXT -> str: UTF-8, with the bytes of a non-UTF-8 name as lone surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _has_surrogates(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _as_bytes(value: Any) -> Any:
+    return os.fsencode(value) if isinstance(value, str) else value
+
+
+def bind_any_text(sql: str, params: Any, many: bool = False) -> tuple[str, Any]:
+    """A str parameter with surrogates (a non-UTF-8 file name) is bound as its bytes, and its
+    placeholder (`:name` or the i-th `?`) becomes `CAST(... AS TEXT)`. Anything else, and
+    every statement without such a parameter, is returned unchanged."""
+    rows = params if many else [params]
+    if not rows:
+        return sql, params
+    if isinstance(rows[0], Mapping):
+        names = {k for row in rows for k, v in row.items() if _has_surrogates(v)}
+        if not names:
+            return sql, params
+        pattern = re.compile(r":(" + "|".join(re.escape(n) for n in names) + r")\b")
+        sql = pattern.sub(r"CAST(:\1 AS TEXT)", sql)
+        fixed = [{k: _as_bytes(v) if k in names else v for k, v in row.items()} for row in rows]
+        return sql, (fixed if many else fixed[0])
+    marked = {i for row in rows for i, v in enumerate(row) if _has_surrogates(v)}
+    if not marked:
+        return sql, params
+    pieces = sql.split("?")
+    if len(pieces) - 1 != len(rows[0]):
+        return sql, params  # not plain positional parameters: leave it to fail
+    out = pieces[0]
+    for i, piece in enumerate(pieces[1:]):
+        out += ("CAST(? AS TEXT)" if i in marked else "?") + piece
+    fixed = [
+        type(row)(_as_bytes(v) if i in marked else v for i, v in enumerate(row)) for row in rows
+    ]
+    return out, (fixed if many else fixed[0])
+
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "Connection",
+    "Database",
+    "Result",
+    "bind_any_text",
+    "decode_text",
+    "needs_immutable",
+]

@@ -22,15 +22,16 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
 from clapsearch.config import from_dict
-from clapsearch.errors import IndexNotFoundError
+from clapsearch.errors import IndexNotFoundError, IndexStorageError
 from clapsearch.identity import ModelIdentity
 from clapsearch.index.ann_cache import AnnCache, read_ann, read_header
 from clapsearch.index.ann_search import ann_search
-from clapsearch.index.db import Database
+from clapsearch.index.db import Database, needs_immutable
 from clapsearch.index.paths import (
     ann_path,
     db_path,
@@ -47,6 +48,7 @@ from clapsearch.index.schema import (
     IndexStatus,
     SegmentRecord,
 )
+from clapsearch.index.storage import explain
 from clapsearch.index.vectors import decode_vectors, exact_topk, topk_merge
 
 EXACT_SUBSET_MAX = 4096  # allowed_ids up to this many: exact search over their stored vectors
@@ -99,20 +101,26 @@ class IndexReader:
     @staticmethod
     def exists(path: str | os.PathLike | None) -> bool:
         """Whether `path` holds an index (a database whose schema and meta row committed;
-        a process killed while creating one leaves a database without them)."""
-        db = db_path(resolve_index_dir(path))
+        a process killed while creating one leaves a database without them). A database
+        that cannot be read (damaged, unreadable, a full disk) is not "no index": that
+        raises its `IndexStorageError` sentence (`clapsearch.index.storage`)."""
+        index_dir = resolve_index_dir(path)
+        db = db_path(index_dir)
         if not db.is_file():
             return False
+        uri = f"file:{quote(str(db))}?" + ("immutable=1" if needs_immutable(db) else "mode=ro")
         try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30.0)
-        except sqlite3.Error:
-            return False
-        try:
-            return con.execute("SELECT count(*) FROM index_meta").fetchone()[0] > 0
-        except sqlite3.Error:
-            return False
-        finally:
-            con.close()
+            con = sqlite3.connect(uri, uri=True, timeout=30.0)
+            try:
+                return con.execute("SELECT count(*) FROM index_meta").fetchone()[0] > 0
+            finally:
+                con.close()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):
+                return False  # killed before its schema committed
+            raise explain(err, index_dir) from None
+        except sqlite3.Error as err:
+            raise explain(err, index_dir) from None
 
     @classmethod
     def open(cls, path: str | os.PathLike | None) -> IndexReader:
@@ -131,6 +139,9 @@ class IndexReader:
             if prepare is not None:
                 prepare(store)
             store.refresh_meta()
+        except IndexStorageError:
+            store.close()
+            raise
         except Exception:
             store.close()
             raise IndexNotFoundError(
@@ -308,8 +319,8 @@ class IndexReader:
             where.append("path GLOB :glob")
             params["glob"] = path_glob
         if path_prefix:
-            prefix = normalize_path(path_prefix)
-            where.append("substr(path, 1, :plen) = :prefix")
+            prefix = os.fsencode(normalize_path(path_prefix))  # bytes: any file name
+            where.append("substr(CAST(path AS BLOB), 1, :plen) = :prefix")
             params.update(prefix=prefix, plen=len(prefix))
         if min_duration_s is not None:
             where.append("duration_s >= :dmin")
@@ -356,8 +367,11 @@ class IndexReader:
         with self.snapshot() as conn:
             return int(
                 conn.execute(
-                    ("SELECT count(*) FROM files WHERE path = :t OR substr(path, 1, :n) = :inside"),
-                    dict(t=target, n=len(inside), inside=inside),
+                    (
+                        "SELECT count(*) FROM files WHERE path = :t "
+                        "OR substr(CAST(path AS BLOB), 1, :n) = :inside"
+                    ),
+                    dict(t=target, n=len(os.fsencode(inside)), inside=os.fsencode(inside)),
                 ).scalar()
             )
 
