@@ -83,7 +83,9 @@ def evaluate(
     robust: bool = True,
 ) -> dict:
     from clapsearch.eval.metrics import retrieval_scores
+    from clapsearch.hashing import content_hash
     from clapsearch.sources import load_embedder
+    from clapsearch.training_record import read_training_hashes
 
     embedder = load_embedder(model, device="cpu", precision="fp32")
     esc = esc50_records(esc50_dir)
@@ -114,10 +116,13 @@ def evaluate(
     if generated is not None:
         rows = [r for r in read_manifest(generated) if r.source not in ("esc50", "clotho")]
         rows = list({r.path: r for r in rows}.values())
+        trained = read_training_hashes(model) or frozenset()
+        kept = [r for r in rows if content_hash(r.path) not in trained]
+        dropped, rows = len(rows) - len(kept), kept  # same bytes as a training clip
         audio = _embed_files(embedder, [r.path for r in rows])
         text = embedder.embed_text([r.captions[0] for r in rows])
         sim = text @ audio.T
-        block: dict = {"clips": len(rows)}
+        block: dict = {"clips": len(rows), "dropped_as_trained": dropped}
         for src in sorted({r.source for r in rows}) + ["all"]:
             idx = np.array([i for i, r in enumerate(rows) if src in ("all", r.source)])
             scores = retrieval_scores(sim[np.ix_(idx, idx)], np.arange(len(idx)))["t2a"]
