@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from clapsearch.errors import UsageError
-from clapsearch.prompts import DEFAULT_TEMPLATE, fill, render
+from clapsearch.prompts import DEFAULT_TEMPLATE, fill, parse_labels, render
 
 if TYPE_CHECKING:
     from clapsearch.embedder import Embedder
@@ -93,13 +93,6 @@ class Classification:
 
 def _labels_json(labels: Sequence[LabelScore]) -> list[dict[str, Any]]:
     return [{"label": s.label, "score": s.score, "cosine": s.cosine} for s in labels]
-
-
-def parse_labels(text: str) -> list[str]:
-    """ "dog, rain,,siren" or one label per line -> ["dog", "rain", "siren"] (order kept,
-    blanks and repeats dropped)."""
-    parts = [p.strip() for line in text.splitlines() for p in line.split(",")]
-    return list(dict.fromkeys(p for p in parts if p))
 
 
 def label_scores(

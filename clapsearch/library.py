@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -334,7 +335,7 @@ class Library:
         )
         if allowed is not None:
             hits = self._refill_filtered(vectors, hits, k, allowed, per_file, exclude)
-        return hits
+        return [mark_missing(h) for h in hits]
 
     def _refill_filtered(self, vectors, hits, k, allowed, per_file, exclude):
         """Filtered queries that came back short from an ANN id-selector search are redone
@@ -378,6 +379,13 @@ class Library:
     def _file_id(self, path: str | Path) -> int | None:
         fid = self.store.file_id_for_path(path)
         return None if fid is None else int(fid)
+
+
+def mark_missing(hits: list[SearchHit]) -> list[SearchHit]:
+    """Flag hits whose file is gone from disk since it was indexed (`SearchHit.missing`):
+    they stay in the ranking, marked, until `clapsearch index --prune` or `clapsearch remove`
+    drops them. One stat per hit, so k of them per query."""
+    return [h if os.path.exists(h.path) else replace(h, missing=True) for h in hits]
 
 
 class _SameFile:

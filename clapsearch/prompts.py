@@ -55,6 +55,13 @@ def fill(template: str, label: str) -> str:
     return normalize_template(template).format(label=label)
 
 
+def parse_labels(text: str) -> list[str]:
+    """ "dog, rain,,siren" or one label per line -> ["dog", "rain", "siren"] (order kept,
+    blanks and repeats dropped)."""
+    parts = [p.strip() for line in text.splitlines() for p in line.split(",")]
+    return list(dict.fromkeys(p for p in parts if p))
+
+
 def render(labels: Iterable[str], template: str = DEFAULT_TEMPLATE) -> list[str]:
     """One prompt per label, in order; the template is checked once, before any label."""
     template = normalize_template(template)

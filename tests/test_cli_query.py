@@ -31,7 +31,7 @@ def test_json_contract_matches_the_library(cli, tiny_index, words_embedder):
     assert list(doc) == ["query", "results"] and doc["query"] == "a dog barks in the rain"
     assert len(doc["results"]) == 5
     for r in doc["results"]:
-        assert list(r) == ["path", "score", "start", "end"]
+        assert list(r) == ["path", "score", "start", "end", "missing"]
         assert isinstance(r["score"], float) and 0.0 <= r["start"] < r["end"]
     scores = [r["score"] for r in doc["results"]]
     assert scores == sorted(scores, reverse=True)

@@ -62,10 +62,10 @@ def test_text_search_equals_library(client, lib):
     for a, hits in zip(answer, lib.search(queries, k=5), strict=True):
         assert [h["path"] for h in a["results"]] == [h.path for h in hits]
         for got, want in zip(a["results"], hits, strict=True):
-            assert {k: got[k] for k in ("path", "score", "start", "end")} == pytest.approx(
-                want.to_dict()
-            )
-            assert set(got) == {"path", "score", "start", "end", "file_id", "duration"}
+            assert {
+                k: got[k] for k in ("path", "score", "start", "end", "missing")
+            } == pytest.approx(want.to_dict())
+            assert set(got) == {"path", "score", "start", "end", "missing", "file_id", "duration"}
     # POST with a JSON body: the same answer
     r2 = client.post("/api/search", json={"q": queries, "k": 5})
     assert [[h["path"] for h in a["results"]] for a in r2.json()["queries"]] == [

@@ -2,10 +2,15 @@
 `clapsearch.library.Library`).
 
 Output: a table (rank, score, time range, path) for people; with `--json`, JSON lines: one
-object `{"query": str, "results": [{"path", "score", "start", "end"}, ...]}` per query, in the
-order the queries were given, results in rank order. One query therefore prints exactly one
-JSON document (the issue's contract); several print one per line (`jq -s` makes a list).
-Scores are cosine similarities; start/end are seconds into the file.
+object `{"query": str, "results": [{"path", "score", "start", "end", "missing"}, ...]}` per
+query, in the order the queries were given, results in rank order. One query therefore prints
+exactly one JSON document (the issue's contract); several print one per line (`jq -s` makes a
+list). Scores are cosine similarities; start/end are seconds into the file; `missing` marks a
+file gone from disk since it was indexed (`clapsearch index --prune` drops those).
+
+When a `clapsearch serve` runs on the same index (`clapsearch.server.client`), text and
+`--audio` queries go to it (its model is warm) unless `--no-server`, `--model`, `--device` or
+`--precision` is given; a server that does not answer is passed over.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from clapsearch.textsafe import shown
 SMALL_BATCH = 4  # text queries up to this many per call run on one compute thread
 
 JSON_HELP = (
-    'Print JSON lines: one object {"query", "results": [{"path", "score", "start", "end"}]} '
-    "per query, in the order the queries were given, results in rank order."
+    'Print JSON lines: one object {"query", "results": [{"path", "score", "start", "end", '
+    '"missing"}]} per query, in the order the queries were given, results in rank order '
+    "(missing: the file is gone from disk since it was indexed)."
 )
 
 
@@ -90,6 +96,11 @@ def query(
     device: str = DeviceOption,
     precision: str = PrecisionOption,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    no_server: bool = typer.Option(
+        False,
+        "--no-server",
+        help="Do not use a `clapsearch serve` running on this index; load the model here.",
+    ),
 ) -> None:
     """Find the sounds in the index that best match a description, a clip or an indexed file.
 
@@ -112,7 +123,20 @@ def query(
             "Give a text query, --audio FILE or --similar-to FILE (exactly one of them); "
             "to search by text, describe the sound in quotes."
         )
-    _require_index(index)  # before numpy, SQLAlchemy and FAISS are imported: a fast error
+    _require_index(index)  # before numpy and FAISS are imported: a fast error
+    filter_args = dict(
+        prefix=prefix, glob=glob, min_duration=min_duration, max_duration=max_duration
+    )
+    if (
+        not no_server
+        and similar_to is None
+        and (model, device, precision) == (None, "auto", "auto")
+    ):
+        answered = _ask_server(index, texts, audio, k, filter_args, segments)
+        if answered is not None:
+            labels, hits = answered
+            (_print_json if as_json else _print_table)(labels, hits)
+            return
     from clapsearch.index.ranking import SearchFilter
     from clapsearch.library import Library
 
@@ -134,6 +158,38 @@ def query(
         _print_json(labels, hits)
     else:
         _print_table(labels, hits)
+
+
+def _ask_server(index, texts, audio, k, filters: dict, segments: bool):
+    """A `clapsearch serve` running on this index answers (its model is warm):
+    `(labels, hits)`, or None when none runs or it does not answer (then work locally)."""
+    from types import SimpleNamespace
+
+    from clapsearch.index.paths import resolve_index_dir
+    from clapsearch.server import client
+
+    server = client.find(resolve_index_dir(index))
+    if server is None:
+        return None
+    try:
+        if texts:
+            answer = server.search(list(texts), k, filters, segments)
+            labels, queries = list(texts), answer["queries"]
+            notes = answer.get("notes", [])
+        else:
+            answers = [server.search_audio(str(p), k, filters, segments) for p in audio]
+            labels, queries = [str(p) for p in audio], [a["queries"][0] for a in answers]
+            notes = [n for a in answers for n in a.get("notes", [])]
+    except (client.Unreachable, client.ServerError):
+        return None  # the same query here gives the same answer, or its own error
+    for note in notes:
+        typer.echo(note, err=True)
+    keys = ("path", "score", "start", "end", "missing")
+    hits = [
+        [SimpleNamespace(**{k: r.get(k, False) for k in keys}) for r in q["results"]]
+        for q in queries
+    ]
+    return labels, hits
 
 
 def _require_index(index: Path | None) -> None:
@@ -160,8 +216,9 @@ def _read_queries(path: Path, decode) -> list[str]:
 def _print_json(labels: list[str], hits: list) -> None:
     from clapsearch.cli.common import print_json
 
+    keys = ("path", "score", "start", "end", "missing")
     for label, results in zip(labels, hits, strict=True):
-        print_json({"query": label, "results": [h.to_dict() for h in results]})
+        print_json({"query": label, "results": [{k: getattr(h, k) for k in keys} for h in results]})
 
 
 def format_time(seconds: float) -> str:
@@ -183,4 +240,12 @@ def _print_table(labels: list[str], hits: list) -> None:
         typer.echo(f"{'rank':>4}  {'score':>6}  {'time':<17}  path")
         for rank, hit in enumerate(results, 1):
             span = f"{format_time(hit.start)}-{format_time(hit.end)}"
-            typer.echo(f"{rank:>4}  {hit.score:6.3f}  {span:<17}  {shown(hit.path)}")
+            gone = "  (missing: no longer on disk)" if hit.missing else ""
+            typer.echo(f"{rank:>4}  {hit.score:6.3f}  {span:<17}  {shown(hit.path)}{gone}")
+    gone = sum(h.missing for results in hits for h in results)
+    if gone:
+        typer.echo(
+            f"{gone} result{'s' * (gone != 1)} no longer exist on disk: `clapsearch index "
+            f"--prune` drops every vanished file from the index.",
+            err=True,
+        )

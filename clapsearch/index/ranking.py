@@ -36,6 +36,7 @@ class SearchHit:
     score: float  # cosine similarity of the query and the window's vector
     start: float  # seconds into the file
     end: float
+    missing: bool = False  # the file is gone from disk since it was indexed (`index --prune`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

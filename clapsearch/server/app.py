@@ -42,7 +42,9 @@ def create_app(
         if warm:
             service.warm()
         if discovery_file:
-            discovery.write(config, service.lib.store.meta.model)
+            meta = service.lib.store.meta
+            name = meta.model_identity.name if meta.model_identity is not None else ""
+            discovery.write(config, meta.model, name)
         try:
             yield
         finally:

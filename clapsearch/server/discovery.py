@@ -6,7 +6,11 @@ one's file alone). Contents:
 
     {"version": 1, "url": "http://127.0.0.1:8765/", "host": "127.0.0.1", "port": 8765,
      "pid": 1234, "token_required": false, "token": "..." (only when one is required),
-     "index": "/abs/index", "model": "<identity>", "started_at": 1700000000.0}
+     "index": "/abs/index", "model": "<identity>", "model_name": "default",
+     "started_at": 1700000000.0}
+
+(`model_name` is what the model loads by: `clapsearch classify` uses the server only when it
+would load the same model.)
 
 The file is created with mode 0600 (owner only) because it may hold the token, and written
 atomically (temporary sibling, fsync, rename): a reader sees the old file, the new one or
@@ -32,7 +36,7 @@ def discovery_path(index_dir: str | os.PathLike) -> Path:
     return Path(index_dir) / FILE_NAME
 
 
-def write(config: ServerConfig, model: str) -> Path | None:
+def write(config: ServerConfig, model: str, model_name: str = "") -> Path | None:
     """Write the file (module doc); None when the index folder is not writable."""
     payload = {
         "version": VERSION,
@@ -43,6 +47,7 @@ def write(config: ServerConfig, model: str) -> Path | None:
         "token_required": config.needs_token,
         "index": str(config.index),
         "model": model,
+        "model_name": model_name,
         "started_at": time.time(),
     }
     if config.needs_token:

@@ -4,7 +4,7 @@ JSON shapes are the CLI's `--json` ones (`clapsearch query`, `classify`, `status
 read both alike; a search hit additionally carries `file_id` (what the audio, peaks and
 similar endpoints take) and `duration` (the whole file's, seconds):
 
-    {"query": str, "results": [{"path", "score", "start", "end", "file_id", "duration"}]}
+    {"query": str, "results": [{"path", "score", "start", "end", "missing", "file_id", "duration"}]}
 
 Thread model: one `Library` shared by every request thread (it is thread-safe: each thread
 reads through its own SQLite connection, model forwards take the Embedder's lock; see
