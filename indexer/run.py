@@ -41,6 +41,13 @@ class IndexOptions:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None  # None: the embedder's default; windows per model forward
+    # what the run is doing, one line at a time ("scanning ...", "loading the model ..."),
+    # so a person sees progress before the bar; not a setting of the run
+    notify: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+
+    def say(self, line: str) -> None:
+        if self.notify is not None:
+            self.notify(line)
 
 
 @dataclass
@@ -56,6 +63,7 @@ class IndexSummary:
     index_type: str = ""
     recall_at_10: float | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) this run
+    found: int = 0  # audio files the scan found (0: nothing to index under the roots)
 
     def line(self) -> str:
         return (
@@ -169,6 +177,7 @@ class LazyEmbedder:
         if self._embedder is None:
             from clapsearch.sources import load_embedder
 
+            self.opts.say(f"loading the model ({self.name}) ...")
             e = load_embedder(self.name, device=self.opts.device, precision=self.opts.precision)
             if self.opts.batch_size:
                 e.audio_batch_size = self.opts.batch_size
@@ -181,12 +190,18 @@ class LazyEmbedder:
         return self._embedder
 
 
-def run_index(opts: IndexOptions, progress: Callable[[int], object] | None = None) -> IndexSummary:
+def run_index(
+    opts: IndexOptions,
+    progress: Callable[[int], object] | None = None,
+    summary: IndexSummary | None = None,
+) -> IndexSummary:
     """Index `opts.roots` into `opts.index`. `progress(total)` returns a tqdm-like bar (or
-    None) that gets `update(1)` per processed file."""
+    None) that gets `update(1)` per processed file. `summary`: the caller's record to fill as
+    the run goes (after Ctrl-C it still says how many files were committed)."""
     t0 = time.perf_counter()
+    if summary is None:
+        summary = IndexSummary(str(resolve_index_dir(opts.index)))
     with open_index(opts) as (store, lazy, pool):
-        summary = IndexSummary(str(store.index_dir))
         roots = [normalize_path(r) for r in opts.roots]
         _index_into(store, lazy, roots, opts, summary, progress, pool)
     summary.seconds = time.perf_counter() - t0
@@ -266,8 +281,16 @@ def _index_into(
     problems)` already scanned (the watcher scans only where events happened); `roots` then
     bounds what may be pruned (each root a file or a folder)."""
     config = store.meta.config
+    if scanned is None:
+        opts.say(f"scanning {len(roots)} folder{'s' * (len(roots) != 1)} for audio ...")
     files, problems = scanned if scanned is not None else scan(roots, config.extensions)
+    summary.found = len(files)
     plan = make_plan(roots, files, problems, store.file_states(), store.failure_states())
+    if scanned is None:
+        opts.say(
+            f"found {len(files)} audio file{'s' * (len(files) != 1)}: {len(plan.to_embed)} to "
+            f"embed, {len(plan.unchanged)} unchanged"
+        )
     summary.unchanged = len(plan.unchanged)
     for old, f in plan.relinks:
         store.relink(old, f.path, f.size, f.mtime_ns)

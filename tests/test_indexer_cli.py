@@ -94,3 +94,56 @@ def test_user_errors_are_one_sentence(tmp_path):
         assert "Traceback" not in proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+
+
+def test_a_run_says_what_it_is_doing_and_an_empty_folder_says_so(tmp_path, tiny_clap_dir, capsys):
+    """Stage lines from the first second (issue 12), through `IndexOptions.notify`: the CLI
+    prints them on a terminal; an empty folder ends with a sentence, not a bare "indexed 0"."""
+    import shutil
+
+    from indexer.run import IndexOptions, run_index
+    from tests.conftest import esc50_files, run_cli
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for f in esc50_files(2):
+        shutil.copy(f, lib / f.name)
+    lines: list[str] = []
+    opts = IndexOptions(
+        roots=(str(lib),),
+        index=str(tmp_path / "idx"),
+        model=str(tiny_clap_dir),
+        workers=0,
+        notify=lines.append,
+    )
+    summary = run_index(opts)
+    assert summary.indexed == 2 and summary.found == 2
+    assert lines[0].startswith("loading the model")  # a new index: the model comes first
+    assert lines[1].startswith("scanning 1 folder")
+    assert lines[2] == "found 2 audio files: 2 to embed, 0 unchanged"
+    lines.clear()
+    run_index(opts)  # nothing to embed: the model is never loaded
+    assert [ln.split(":")[0] for ln in lines] == [
+        "scanning 1 folder for audio ...",
+        "found 2 audio files",
+    ]
+
+    empty = tmp_path / "empty"
+    (empty / "docs").mkdir(parents=True)
+    (empty / "docs" / "readme.txt").write_text("no audio here")
+    code, _, err = run_cli(["index", str(empty), "--index", str(tmp_path / "idx")], capsys)
+    assert code == 0 and f"No audio files found under {empty}" in err and ".flac" in err
+
+
+def test_ctrl_c_says_how_many_files_this_run_saved():
+    from clapsearch.cli.index import interrupted_keeps_commits
+    from clapsearch.errors import Interrupted
+    from indexer.run import IndexSummary
+
+    summary = IndexSummary("/tmp/idx")
+    with pytest.raises(Interrupted) as caught, interrupted_keeps_commits(summary):
+        summary.indexed, summary.relinked = 3, 1
+        raise KeyboardInterrupt
+    message = str(caught.value)
+    assert message.startswith("Interrupted: 4 files indexed in this run;")
+    assert "committed so far is kept" in message and "again to continue" in message

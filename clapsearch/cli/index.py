@@ -105,7 +105,14 @@ def index(
             return
         if not as_json:
             typer.echo(pruned.line("pruned"), err=True)
-    from indexer.run import IndexOptions, run_index
+    say = _status_printer(as_json)
+    if say is not None:  # at once, before the imports and the index open take their second
+        from clapsearch.index.paths import resolve_index_dir
+
+        say(
+            f"indexing {', '.join(shown(str(d)) for d in dirs)} into {resolve_index_dir(index_path)}"
+        )
+    from indexer.run import IndexOptions, IndexSummary, run_index
 
     exts = tuple(e.strip() for e in extensions.split(",") if e.strip()) if extensions else None
     opts = IndexOptions(
@@ -119,6 +126,7 @@ def index(
         device=device,
         precision=precision,
         batch_size=batch_size,
+        notify=say,
     )
     if watch:
         from indexer.watch import WatchOptions
@@ -126,8 +134,11 @@ def index(
         with storage_errors(index_path):
             _watch(opts, WatchOptions(debounce_s=debounce, poll=poll), as_json)
         return
-    with storage_errors(index_path), interrupted_keeps_commits():
-        summary = run_index(opts, progress=_progress_bar())
+    from clapsearch.index.paths import resolve_index_dir
+
+    summary = IndexSummary(str(resolve_index_dir(index_path)))
+    with storage_errors(index_path), interrupted_keeps_commits(summary):
+        run_index(opts, progress=_progress_bar(), summary=summary)
     if as_json:
         from clapsearch.cli.common import print_json
 
@@ -138,6 +149,13 @@ def index(
         typer.echo(summary.line(), err=True)
         if summary.failed:
             typer.echo("see `clapsearch status --errors` for the files that failed", err=True)
+    if not summary.found and not summary.pruned:
+        exts = ", ".join(opts.extensions or _index_extensions(index_path))
+        typer.echo(
+            f"No audio files found under {', '.join(shown(str(d)) for d in dirs)} (looked for "
+            f"{exts}); add others with --extensions.",
+            err=True,
+        )
 
 
 def _summary_json(summary) -> dict:
@@ -211,17 +229,43 @@ def storage_errors(index_path: Path | None):
 
 
 @contextmanager
-def interrupted_keeps_commits():
-    """Ctrl-C during a run: one line that says nothing committed is lost."""
+def interrupted_keeps_commits(summary=None):
+    """Ctrl-C during a run: one line that says what was saved and that nothing committed is
+    lost (`summary`: the run's record, filled as files commit)."""
     from clapsearch.errors import Interrupted
 
     try:
         yield
     except KeyboardInterrupt:
+        done = ""
+        if summary is not None:
+            n = summary.indexed + summary.relinked
+            done = f"{n} file{'s' * (n != 1)} indexed in this run; "
         raise Interrupted(
-            "Interrupted: every file committed so far is kept; run `clapsearch index` again "
-            "to continue."
+            f"Interrupted: {done}every file committed so far is kept; run `clapsearch index` "
+            f"again to continue where it stopped."
         ) from None
+
+
+def _status_printer(as_json: bool):
+    """One line per stage on stderr for people at a terminal (None: quiet, for scripts)."""
+    import sys
+
+    if as_json or not sys.stderr.isatty():
+        return None
+    return lambda line: typer.echo(line, err=True)
+
+
+def _index_extensions(index_path: Path | None) -> tuple[str, ...]:
+    from clapsearch.index.paths import resolve_index_dir
+    from clapsearch.index.reader import IndexReader
+    from clapsearch.index.schema import DEFAULT_EXTENSIONS
+
+    folder = resolve_index_dir(index_path)
+    if not IndexReader.exists(folder):
+        return DEFAULT_EXTENSIONS
+    with IndexReader.open(folder) as reader:
+        return reader.meta.config.extensions
 
 
 def _progress_bar():
