@@ -170,8 +170,11 @@ def _build(kind: str, ids: np.ndarray, vecs: np.ndarray):
     return index
 
 
-def _recall(got: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=True)]))
+def _recall(got, truth) -> float:
+    """Mean share of each truth list found in the matching got list."""
+    return float(
+        np.mean([len(set(g) & set(t)) / max(len(t), 1) for g, t in zip(got, truth, strict=True)])
+    )
 
 
 def _memory_fetch(ids: np.ndarray, vecs: np.ndarray):
@@ -183,21 +186,67 @@ def _memory_fetch(ids: np.ndarray, vecs: np.ndarray):
     return fetch
 
 
-def _probe(header: AnnHeader, index, probes, fetch) -> tuple[np.ndarray, float]:
-    """Top-10 ids of the probes through `ann_search` and the distances computed per query."""
+TRUTH_WINDOWS = 256  # exact windows per probe from which its true top-10 files are read
+
+
+def top_files(window_ids: np.ndarray, ids: np.ndarray, file_of: np.ndarray, k: int = 10):
+    """Per row of `window_ids` `(P, K)` (best first, -1 empty): its first k distinct files
+    (`file_of[i]` is the file of segment `ids[i]`, `ids` sorted)."""
+    out = []
+    for row in window_ids:
+        row = row[row >= 0]
+        files = file_of[np.searchsorted(ids, row)]
+        _, first = np.unique(files, return_index=True)
+        out.append(files[np.sort(first)][:k].tolist())
+    return out
+
+
+@dataclass(frozen=True)
+class _Seg:
+    id: int
+    file_id: int
+    path: str
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+
+class _ProbeSource:
+    """What `clapsearch.index.ranking.rank` reads (`SegmentSource`) for a cache under tuning:
+    `ann_search` (with its per-query memo, as `IndexReader` searches) and each segment's
+    file. So the tuner measures the per-file ranking `query` returns, over-fetch included."""
+
+    def __init__(self, header, index, fetch, ids, file_of):
+        self.header, self.index, self.fetch = header, index, fetch
+        self.ids, self.file_of, self.memo = ids, file_of, {}
+
+    def search(self, queries, k, allowed_ids=None):
+        return ann_search(self.header, self.index, queries, k, fetch=self.fetch, memo=self.memo)
+
+    def segments(self, seg_ids):
+        seg_ids = np.asarray(list(seg_ids), dtype=np.int64)
+        files = self.file_of[np.searchsorted(self.ids, seg_ids)]
+        return {int(s): _Seg(int(s), int(f), str(int(f))) for s, f in zip(seg_ids, files)}
+
+
+def _probe(header: AnnHeader, index, probes, fetch, ids, file_of) -> tuple[list, list, float]:
+    """Each probe's top-10 files as `query` ranks them (best window per file, over-fetch until
+    10 files) and its top-10 windows (`query --segments`), both through `ann_search`; and the
+    distances computed per query."""
     import faiss
+
+    from clapsearch.index.ranking import rank
 
     faiss.cvar.indexIVF_stats.reset()
     faiss.cvar.hnsw_stats.reset()
-    got = np.concatenate(
-        [
-            ann_search(header, index, probes[i : i + 64], 10, fetch=fetch)[1]
-            for i in range(0, len(probes), 64)
-        ]
-    )
+    source = _ProbeSource(header, index, fetch, ids, file_of)
+    files, windows = [], []
+    for lo in range(0, len(probes), 64):  # batched: the same results, less Python per probe
+        q = probes[lo : lo + 64]
+        files += [[int(h.path) for h in hits] for hits in rank(source, q, 10, limit=len(ids))]
+        windows += ann_search(header, index, q, 10, fetch=fetch)[1].tolist()
     ndis = faiss.cvar.indexIVF_stats.ndis + faiss.cvar.hnsw_stats.ndis
-    pool = max(RERANK_MIN, 40) if header.params.get("route_alpha") else 0
-    return got, ndis / len(probes) + pool
+    pool = 4 * max(RERANK_MIN, 160) if header.params.get("route_alpha") else 0
+    return files, windows, ndis / len(probes) + pool
 
 
 def _nlist(kind: str) -> int:
@@ -205,9 +254,12 @@ def _nlist(kind: str) -> int:
     return int(kind.removeprefix("ivfpq").removeprefix("ivf").split("x")[0])
 
 
-def _tune(kind: str, index, header: AnnHeader, probes, truth, fetch, target: float):
-    """The cheapest search setting whose recall@10 on `probes` reaches `target` (the one with
-    the best recall otherwise): `(params, recall)`. Cost = distances computed per query.
+def _tune(kind: str, index, header: AnnHeader, probes, truth, fetch, ids, file_of, target):
+    """The cheapest search setting whose recall@10 on `probes` reaches `target` for FILES
+    (the per-file ranking `query` returns) and for windows (`query --segments`); `truth` =
+    (each probe's true top-10 files, its true top-10 windows). Returns `(params, file
+    recall)` (the best setting when none reaches it), the window recall in
+    `params["segment_recall"]`. Cost = distances computed per query.
     IVF-PQ is always routed and re-ranked: its own scores are PQ approximations."""
     if kind == "flat":
         return {}, None
@@ -216,50 +268,50 @@ def _tune(kind: str, index, header: AnnHeader, probes, truth, fetch, target: flo
     if key == "nprobe":
         grid = tuple(g for g in grid if g <= _nlist(kind)) or (_nlist(kind),)
         alphas = ROUTE_ALPHAS if kind.startswith("ivfpq") else (*ROUTE_ALPHAS, 0.0)
-    best: tuple[float, dict, float] | None = None  # (cost, params, recall)
-    fallback: tuple[float, dict] = (-1.0, {})
+    best: tuple[float, dict, float] | None = None  # (cost, params, file recall)
+    fallback: tuple[float, dict, float] = (-1.0, {}, 0.0)  # (min recall, params, file recall)
     for alpha in alphas:
         last = -1.0
         for step, value in enumerate(grid):
             params = {key: value, **({"route_alpha": alpha} if alpha else {})}
-            got, cost = _probe(replace(header, params=params), index, probes, fetch)
-            recall = _recall(got, truth)
+            files, windows, cost = _probe(
+                replace(header, params=params), index, probes, fetch, ids, file_of
+            )
+            file_recall, seg_recall = _recall(files, truth[0]), _recall(windows, truth[1])
+            recall = min(file_recall, seg_recall)
+            params = {**params, "segment_recall": round(seg_recall, 4)}
             if recall > fallback[0]:
-                fallback = (recall, params)
+                fallback = (recall, params, file_recall)
             if best is not None and cost >= best[0]:
                 break  # costs grow with the knob: this alpha cannot beat the best any more
             if recall >= target:
-                best = (cost, params, recall)
+                best = (cost, params, file_recall)
                 break
             if alpha and step >= 2 and recall < last + 0.002:
                 break  # routed recall is bounded by the re-rank pool: more lists do not help
             last = recall
     if best is None:
-        return fallback[1], fallback[0]
+        return fallback[1], fallback[2]
     return best[1], best[2]
 
 
 def tune_ondisk(store: IndexWriter, header: AnnHeader, index, text_vectors=None):
-    """`(params, recall@10)` for an on-disk IVF-PQ cache: probes built from a sample of the
-    stored vectors, the exact top-10 by streaming every vector once, candidates re-ranked
-    from the database (as queries run)."""
+    """`(params, file recall@10)` for an on-disk IVF-PQ cache: probes built from a sample of
+    the stored vectors, their exact top windows by streaming every vector once, candidates
+    re-ranked from the database (as queries run)."""
     from clapsearch.index.vectors import exact_topk, topk_merge
 
-    _, ids = store.segment_ids()
+    ids, file_of = store.segment_files()
     rng = np.random.default_rng(0)
     _, sample = store.vectors_for(rng.choice(ids, size=min(len(ids), 65536), replace=False))
     probes = text_like_probes(sample, N_PROBES, text_vectors)
-    best = exact_topk(probes, sample[:0], ids[:0], 10)
+    best = exact_topk(probes, sample[:0], ids[:0], TRUTH_WINDOWS)
     for chunk_ids, vecs in store.iter_vectors(chunk=100_000):
-        best = topk_merge([best, exact_topk(probes, vecs, chunk_ids, 10)], 10)
+        best = topk_merge([best, exact_topk(probes, vecs, chunk_ids, TRUTH_WINDOWS)], TRUTH_WINDOWS)
+    truth = (top_files(best[1], ids, file_of), best[1][:, :10])
+    target = store.meta.config.target_recall
     return _tune(
-        header.index_type,
-        index,
-        header,
-        probes,
-        best[1],
-        store.vectors_for,
-        store.meta.config.target_recall,
+        header.index_type, index, header, probes, truth, store.vectors_for, ids, file_of, target
     )
 
 
@@ -322,14 +374,19 @@ def build_ann(
         from clapsearch.index.vectors import exact_topk
 
         probes = text_like_probes(vecs, N_PROBES, text_vectors)
-        truth = np.concatenate(
-            [exact_topk(probes[i : i + 32], vecs, ids, 10)[1] for i in range(0, len(probes), 32)]
+        file_of = store.file_ids_of(ids)
+        windows = np.concatenate(
+            [
+                exact_topk(probes[i : i + 32], vecs, ids, TRUTH_WINDOWS)[1]
+                for i in range(0, len(probes), 32)
+            ]
         )
+        truth = (top_files(windows, ids, file_of), windows[:, :10])
         if kind.startswith("ivf"):  # the routing axis (HNSW is tuned plainly)
             header = replace(header, route_mean=[float(x) for x in vector_mean(vecs)])
-        params, recall = _tune(
-            kind, index, header, probes, truth, _memory_fetch(ids, vecs), meta.config.target_recall
-        )
+        fetch = _memory_fetch(ids, vecs)
+        target = meta.config.target_recall
+        params, recall = _tune(kind, index, header, probes, truth, fetch, ids, file_of, target)
         header = replace(header, params=params, recall_at_10=recall)
     write_ann(ann_path(store.index_dir), header, index)
     store.set_ann_info(kind, recall)

@@ -21,7 +21,13 @@ from clapsearch.index.ann_cache import read_header
 from clapsearch.index.paths import ann_path, normalize_path, resolve_index_dir
 from clapsearch.index.reader import IndexReader
 from clapsearch.index.schema import IndexConfig
-from indexer.pipeline import DecodePool, DecodeTask, Embedded, default_workers, embed_files
+from indexer.pipeline import (
+    DecodePool,
+    DecodeTask,
+    Embedded,
+    default_workers,
+    embed_file_groups,
+)
 from indexer.plan import make_plan
 from indexer.scan import scan
 from indexer.writer import IndexWriter
@@ -310,10 +316,10 @@ def _index_into(
             bar = progress(len(tasks)) if progress else None
             last_checkpoint = time.monotonic()
             try:
-                for item in embed_files(tasks, embedder, config.hop_s, pool):
-                    _commit(store, item, summary)
+                for group in embed_file_groups(tasks, embedder, config.hop_s, pool):
+                    _commit_group(store, group, summary)
                     if bar is not None:
-                        bar.update(1)
+                        bar.update(len(group))
                     if time.monotonic() - last_checkpoint >= CHECKPOINT_S:
                         _checkpoint_ann(store)
                         last_checkpoint = time.monotonic()
@@ -321,6 +327,16 @@ def _index_into(
                 if bar is not None:
                     bar.close()
     refresh_ann(store, lazy, summary)
+
+
+def _commit_group(store: IndexWriter, items: list, summary: IndexSummary) -> None:
+    """The files one model forward completed, in ONE transaction: a kill before its COMMIT
+    leaves all of them absent (the next run embeds them again), after it all present; nothing
+    committed is lost, and a kill costs at most one batch of work. (One transaction per file
+    cost ~1-2 ms a file: statements, WAL frames, the generation bump.)"""
+    with store.snapshot():  # the writer's BEGIN IMMEDIATE; each add_file joins it
+        for item in items:
+            _commit(store, item, summary)
 
 
 def _commit(store: IndexWriter, item, summary: IndexSummary) -> None:

@@ -254,6 +254,19 @@ class IndexWriter(IndexReader):
             ids = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
         return int(gen), ids
 
+    def segment_files(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(segment ids (n,) sorted, their file ids (n,))` from one snapshot (the
+        `(file_id, id)` index covers it)."""
+        with self.snapshot() as conn:
+            rows = conn.exec_driver_sql("SELECT id, file_id FROM segments ORDER BY id").all()
+        arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return arr[:, 0].copy(), arr[:, 1].copy()
+
+    def file_ids_of(self, ids: np.ndarray) -> np.ndarray:
+        """The file id of each segment id in `ids` (sorted, all present)."""
+        all_ids, files = self.segment_files()
+        return files[np.searchsorted(all_ids, ids)]
+
     def vectors_for(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`(ids found (u,) sorted, vectors (u, dim) float32)` of the given segment ids."""
         with self.snapshot() as conn:

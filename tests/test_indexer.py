@@ -234,14 +234,14 @@ def test_index_killed_while_being_created_is_recreated(tmp_path, tiny_clap_dir):
 def test_cache_checkpoints_during_a_run(tmp_path, tiny_clap_dir, monkeypatch):
     from clapsearch.index.ann_cache import read_ann
 
-    monkeypatch.setattr("indexer.run.CHECKPOINT_S", 0.0)  # after every file
+    monkeypatch.setattr("indexer.run.CHECKPOINT_S", 0.0)  # after every commit
     calls = []
     import indexer.run as run_mod
 
     real = run_mod._checkpoint_ann
     monkeypatch.setattr(run_mod, "_checkpoint_ann", lambda store: calls.append(1) or real(store))
     lib = _library(tmp_path, 4)
-    _index(lib, tmp_path / "idx", tiny_clap_dir)
+    _index(lib, tmp_path / "idx", tiny_clap_dir, batch_size=1)  # one file a forward, a commit
     assert len(calls) == 4
     cache = read_ann(tmp_path / "idx" / "ann.faiss")
     with IndexReader.open(tmp_path / "idx") as store:
@@ -271,3 +271,22 @@ def test_plan_root_test_matches_whole_path_components():
         p = os.path.normpath(path())
         assert _within(roots)(p) == under(p, roots), (p, roots)
     assert _within(["/a/b"])("/a/b/c.wav") and not _within(["/a/b"])("/a/bc/c.wav")
+
+
+def test_files_of_one_forward_commit_in_one_transaction(tmp_path, tiny_clap_dir, monkeypatch):
+    """Grouped commits: 6 one-window files in forwards of 4 -> fewer transactions than files,
+    each file whole (crash safety of a group: tests/test_indexer_crash.py)."""
+    import indexer.run as run_mod
+
+    groups = []
+    real = run_mod._commit_group
+    monkeypatch.setattr(
+        run_mod,
+        "_commit_group",
+        lambda store, items, s: groups.append(len(items)) or real(store, items, s),
+    )
+    lib = _library(tmp_path, 6)
+    summary = _index(lib, tmp_path / "idx", tiny_clap_dir, batch_size=4)
+    assert summary.indexed == 6 and sum(groups) == 6 and max(groups) > 1
+    with IndexReader.open(tmp_path / "idx") as store:
+        assert store.status().files == 6

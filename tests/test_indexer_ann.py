@@ -98,6 +98,18 @@ def test_recall_on_text_queries_across_the_gap(tmp_path, kind):
     assert _recall(got, want) >= 0.9
     np.testing.assert_allclose(scores, _exact_scores(q, ids, vecs, got), atol=1e-5)
     assert (np.diff(scores, axis=1) <= 0).all()
+    # the tuner targets the per-file ranking `query` shows too (a file = its best window)
+    assert report.params["segment_recall"] >= 0.95
+    from clapsearch.index.ranking import rank
+
+    files = [[h.path for h in hits] for hits in rank(store, q, 10)]
+    recs = store.segments(ids)
+    path_of = np.array([recs[i].path for i in ids])
+    best = {}
+    for row in q @ vecs.T:
+        order = np.argsort(-row, kind="stable")
+        best.setdefault("rows", []).append(list(dict.fromkeys(path_of[order[:400]]))[:10])
+    assert _recall(files, best["rows"]) >= 0.9
     store.close()
 
 
