@@ -18,6 +18,8 @@ from tests.conftest import REPO, esc50_files
 runner = CliRunner()
 STATUS_KEYS = {
     "index",
+    "model_kind",
+    "model_name",
     "files",
     "segments",
     "failed",

@@ -149,6 +149,7 @@ def index(
         typer.echo(summary.line(), err=True)
         if summary.failed:
             typer.echo("see `clapsearch status --errors` for the files that failed", err=True)
+    _notice_once(summary.index_dir, " ".join(shown(str(d)) for d in dirs))
     if not summary.found and not summary.pruned:
         exts = ", ".join(opts.extensions or _index_extensions(index_path))
         typer.echo(
@@ -202,6 +203,19 @@ def _watch(opts, wopts, as_json: bool) -> None:
     except KeyboardInterrupt:
         typer.echo(watcher.stopped_line(), err=True)
         raise typer.Exit(130) from None
+
+
+def _notice_once(index_dir: str, folders: str) -> None:
+    """The built-in model's notice, the first time an index built with it is used."""
+    from clapsearch.index.reader import IndexReader
+    from clapsearch.notices import built_in_model_notice, first_time, uses_built_in_model
+
+    if not IndexReader.exists(index_dir):
+        return
+    with IndexReader.open(index_dir) as reader:
+        built_in = uses_built_in_model(reader.meta.model_identity)
+    if built_in and first_time(index_dir):
+        typer.echo(built_in_model_notice(folders), err=True)
 
 
 def _report(line: str, payload: dict, as_json: bool) -> None:
@@ -291,15 +305,24 @@ def status(
 ) -> None:
     """Describe an index: files, segments, failures, duration, model, index type, recall."""
     from clapsearch.index.reader import IndexReader
+    from clapsearch.notices import built_in_model_notice, uses_built_in_model
 
     with storage_errors(index_path), IndexReader.open(index_path) as store:
         st = store.status()
         fails = store.failures() if errors else []
         where = str(store.index_dir)
+        identity = store.meta.model_identity
+    built_in = uses_built_in_model(identity)
+    model = {
+        "model_kind": "built-in" if built_in else (identity.kind if identity else ""),
+        "model_name": identity.name if identity else "",
+    }
+    if built_in:
+        model["notice"] = built_in_model_notice()
     if as_json:
         from clapsearch.cli.common import print_json
 
-        payload = {"index": where, **st.to_json()}
+        payload = {"index": where, **st.to_json(), **model}
         if errors:
             payload["errors"] = [
                 {"path": f.path, "reason": f.reason, "detail": f.detail} for f in fails
@@ -313,10 +336,12 @@ def status(
         f"segments   {st.segments}\n"
         f"failed     {st.failed}\n"
         f"duration   {st.duration_s / 3600:.2f} h\n"
-        f"model      {st.model} (dim {st.dim})\n"
+        f"model      {st.model} (dim {st.dim}{', the built-in model' if built_in else ''})\n"
         f"ann        {st.index_type} (recall@10 {recall})\n"
         f"on disk    {st.bytes_on_disk / 1e6:.1f} MB"
     )
     for f in fails:
         detail = f" ({f.detail})" if f.detail else ""
         typer.echo(shown(f"{f.path}: {f.reason}{detail}"))
+    if built_in:
+        typer.echo(built_in_model_notice(), err=True)

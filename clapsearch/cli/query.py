@@ -134,8 +134,9 @@ def query(
     ):
         answered = _ask_server(index, texts, audio, k, filter_args, segments)
         if answered is not None:
-            labels, hits = answered
+            labels, hits, model_name = answered
             (_print_json if as_json else _print_table)(labels, hits)
+            _notice_once(index, model_name == "default")
             return
     from clapsearch.index.ranking import SearchFilter
     from clapsearch.library import Library
@@ -154,10 +155,25 @@ def query(
         else:
             hits = [lib.similar_to(similar_to, k, filters, per_file=per_file)]
             labels = [str(similar_to)]
+        from clapsearch.notices import uses_built_in_model
+
+        built_in = uses_built_in_model(lib.store.meta.model_identity)
     if as_json:
         _print_json(labels, hits)
     else:
         _print_table(labels, hits)
+    _notice_once(index, built_in)
+
+
+def _notice_once(index, built_in: bool) -> None:
+    """The built-in model's notice, the first time this index is queried or indexed."""
+    if not built_in:
+        return
+    from clapsearch.index.paths import resolve_index_dir
+    from clapsearch.notices import built_in_model_notice, first_time
+
+    if first_time(resolve_index_dir(index)):
+        typer.echo(built_in_model_notice(), err=True)
 
 
 def _ask_server(index, texts, audio, k, filters: dict, segments: bool):
@@ -189,7 +205,7 @@ def _ask_server(index, texts, audio, k, filters: dict, segments: bool):
         [SimpleNamespace(**{k: r.get(k, False) for k in keys}) for r in q["results"]]
         for q in queries
     ]
-    return labels, hits
+    return labels, hits, server.model_name
 
 
 def _require_index(index: Path | None) -> None:
