@@ -63,7 +63,10 @@ class BertInference:
         missing = [k for k in self._required_keys() if k not in weights]
         if missing:
             raise UnsupportedTextTower(f"the text weights lack {missing[0]}")
-        self.w = {k: v.float() for k, v in weights.items()}
+        # float32 for the math, except the word-embedding table (a third of a MiniLM's weights,
+        # most rows never read by a query): its rows are cast as they are looked up
+        table = "embeddings.word_embeddings.weight"
+        self.w = {k: v if k == table else v.float() for k, v in weights.items()}
 
     def _required_keys(self) -> list[str]:
         keys = [
@@ -106,7 +109,7 @@ class BertInference:
         batch, length = input_ids.shape
         positions = torch.arange(length, device=input_ids.device)
         x = (
-            F.embedding(input_ids, w["embeddings.word_embeddings.weight"])
+            F.embedding(input_ids, w["embeddings.word_embeddings.weight"]).float()
             + w["embeddings.position_embeddings.weight"][positions][None]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
