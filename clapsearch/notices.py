@@ -22,7 +22,7 @@ BUILT_IN_MODEL = (
     "Debian packages plus ESC-50 clips and generated sounds: it tells broad families apart "
     "(speech and its language, music and instruments, drums, animals, vehicles, explosions, "
     "water, footsteps) and gives the same results for 16-48 kHz files and MP3s. It is weak at "
-    "fine distinctions (about 1 in 5 ESC-50 sounds named right among 50 classes), on 8 kHz "
+    "fine distinctions (about 1 in 4 ESC-50 sounds named right among 50 classes), on 8 kHz "
     "telephone audio and on long free-form descriptions; for a real library, index with a "
     "LAION CLAP model (`--model laion/larger_clap_general`)."
 )
