@@ -105,9 +105,7 @@ def main() -> None:
         wall = statistics.median(w for w, _, _ in got)
         cpu = statistics.median(c for _, c, _ in got)
         over = statistics.median(w - b for (w, _, _), (b, _, _) in zip(got, base, strict=True))
-        over_cpu = statistics.median(
-            c - b for (_, c, _), (_, b, _) in zip(got, base, strict=True)
-        )
+        over_cpu = statistics.median(c - b for (_, c, _), (_, b, _) in zip(got, base, strict=True))
         codes = sorted({code for _, _, code in got})
         print(f"{name:<18} {wall:9.3f} {cpu:8.3f}  {over:+12.3f}  {codes}")
         print(
