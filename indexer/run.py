@@ -311,7 +311,10 @@ def _index_into(
 
     tasks = [DecodeTask(f, plan.hashes.get(f.path)) for f in plan.to_embed]
     if tasks:
-        with pool or DecodePool(min(_workers(opts), len(tasks))) as pool:
+        with (
+            pool or DecodePool(min(_workers(opts), len(tasks))) as pool,
+            _main_threads(lazy, pool.workers),
+        ):
             embedder = lazy.get()
             bar = progress(len(tasks)) if progress else None
             last_checkpoint = time.monotonic()
@@ -327,6 +330,23 @@ def _index_into(
                 if bar is not None:
                     bar.close()
     refresh_ann(store, lazy, summary)
+
+
+@contextmanager
+def _main_threads(lazy: LazyEmbedder, workers: int):
+    """On CPU, the main process (log-mel + forward) gets the cores the decode workers leave,
+    at least one thread: torch's default (every core) on top of busy workers spends its time in
+    OpenMP barriers. Measured (benchmarks/bench_index_throughput.py, loaded 2-core machine,
+    160 clips, built-in model, 2 workers): 9.8 clips/s with 2 torch threads, 83-86 with 1."""
+    import torch
+
+    before = torch.get_num_threads()
+    if str(lazy.get().device).startswith("cpu"):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _commit_group(store: IndexWriter, items: list, summary: IndexSummary) -> None:
