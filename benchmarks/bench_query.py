@@ -313,7 +313,7 @@ def text_model_dir() -> Path:
     if (folder / "model.safetensors").exists():
         return folder
 
-    def tokenizer(path: Path):
+    def tokenizer(path: Path, vocab_size: int | None = None):
         from tokenizers import ByteLevelBPETokenizer
         from transformers import RobertaTokenizerFast
 
