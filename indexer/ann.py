@@ -43,7 +43,7 @@ from indexer.writer import IndexWriter
 
 HNSW_MAX = 300_000
 EF_CONSTRUCTION = 200
-EF_GRID = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+EF_GRID = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 NPROBE_GRID = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512)
 N_PROBES = 200
 ROUTE_ALPHAS = (0.35, 0.5, 0.2)  # IVF gap routing: q' = normalize((1 - a) q + a mu); 0 = off
