@@ -566,3 +566,36 @@ def test_request_threads_search_on_one_openmp_thread(tiny_index, words_embedder)
     t.join()
     lib.close()
     assert seen[0][1] == 1, seen
+
+
+def test_listening_socket_is_tcp_so_connections_get_nodelay():
+    """asyncio sets TCP_NODELAY on accepted connections only when the listening socket's
+    protocol is IPPROTO_TCP; with protocol 0 every keep-alive answer (headers, then body)
+    waited ~40 ms for the client's delayed ACK (docs/benchmarks.md, Serving)."""
+    import asyncio
+    import socket
+
+    from clapsearch.cli.serve import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    seen: list[int] = []
+
+    async def main():
+        def handler(reader, writer):
+            raw = writer.get_extra_info("socket")
+            seen.append(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handler, sock=sock)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0
