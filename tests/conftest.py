@@ -67,6 +67,36 @@ def run_cli(args: list[str], capsys, stdin: bytes | None = None) -> tuple[int, s
     return code, out.out, out.err
 
 
+# the CLI's real entry point in a fresh process, reporting at exit whether torch was imported
+_CLI_PROBE = (
+    "import sys\n"
+    "from clapsearch.cli import main\n"
+    "sys.argv = ['clapsearch'] + sys.argv[1:]\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    print('torch' in sys.modules, file=sys.stderr)\n"
+)
+
+
+def run_cli_process(*args: str, env: dict | None = None, timeout: float = 300):
+    """`clapsearch ARGS` as a fresh process -> (exit code, stdout, stderr without the probe
+    line, whether torch was imported): for what a process pays, which in-process runs hide."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLI_PROBE, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    *rest, probe = proc.stderr.rstrip("\n").split("\n")
+    return proc.returncode, proc.stdout, "\n".join(rest), probe == "True"
+
+
 @pytest.fixture(scope="session")
 def tiny_clap_dir(tmp_path_factory) -> Path:
     """A random tiny transformers `ClapModel` (rand_trunc front end) saved with its processor."""

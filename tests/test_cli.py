@@ -47,26 +47,12 @@ def test_help_paragraphs_are_reflowed_not_broken_where_the_source_wraps():
 
 def test_bad_arguments_fail_before_any_model_or_index_is_touched(tmp_path):
     """`-k 0` and an empty query are refused without importing torch (a fast error)."""
-    code = (
-        "import sys\n"
-        "from clapsearch.cli import main\n"
-        "sys.argv = ['clapsearch'] + sys.argv[1:]\n"
-        "try:\n"
-        "    main()\n"
-        "finally:\n"
-        "    print('torch' in sys.modules, file=sys.stderr)\n"
-    )
-    env_index = str(tmp_path / "no-index")
+    from conftest import run_cli_process
+
     for args in (["query", "dog", "-k", "0"], ["query", "  "]):
-        proc = subprocess.run(
-            [sys.executable, "-c", code, *args, "--index", env_index],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode == 2 if "-k" in args else proc.returncode != 0
-        assert proc.stderr.strip().endswith("False"), proc.stderr
-        assert "Traceback" not in proc.stderr
+        code, _, err, torch_loaded = run_cli_process(*args, "--index", str(tmp_path / "none"))
+        assert code == 2 and not torch_loaded, err
+        assert err.startswith("error: ") and "Traceback" not in err
 
 
 def test_every_command_is_loaded_by_its_name_alone():

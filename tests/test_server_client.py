@@ -12,32 +12,19 @@ import sys
 import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_cli_process
 
 from clapsearch.assets import demo_sounds_dir
 
 pytest.importorskip("fastapi")
 
 SOUNDS = ("dog", "rain", "rooster", "piano")
-# the CLI's real entry point, reporting whether torch was imported when it exits
-PROBE = (
-    "import sys\n"
-    "from clapsearch.cli import main\n"
-    "sys.argv = ['clapsearch'] + sys.argv[1:]\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    print('torch' in sys.modules, file=sys.stderr)\n"
-)
 
 
 def cli(*args: str) -> tuple[int, str, bool]:
     """(exit code, stdout, whether torch was imported) of a `clapsearch` process."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    lines = proc.stderr.strip().splitlines()
-    return proc.returncode, proc.stdout, lines[-1] == "True"
+    code, out, _, torch_loaded = run_cli_process(*args)
+    return code, out, torch_loaded
 
 
 @pytest.fixture(scope="module")
