@@ -201,8 +201,10 @@ def _watch(opts, wopts, as_json: bool) -> None:
 
             watcher.run(on_batch=on_batch)
     except KeyboardInterrupt:
-        typer.echo(watcher.stopped_line(), err=True)
-        raise typer.Exit(130) from None
+        from clapsearch.errors import Interrupted
+
+        # run_app prints it as the one Ctrl-C line (a bare Exit(130) would add "Interrupted.")
+        raise Interrupted(watcher.stopped_line()) from None
 
 
 def _notice_once(index_dir: str, folders: str) -> None:
