@@ -122,11 +122,13 @@ def test_page_end_to_end(served, page, tmp_path):
     assert page.locator("#empty").is_visible()  # the empty state says what to do
 
     # results as you type (debounced): one request for the final text
-    page.locator("#q").press_sequentially("a dog barking", delay=20)
-    wait_count(page, "“a dog barking”")
+    # (the default model, second edition, puts the crying baby level with the dog for "a dog
+    # barking", 0.699 / 0.698 / 0.695; "dog barking" keeps the baby 0.034 below both dogs)
+    page.locator("#q").press_sequentially("dog barking", delay=20)
+    wait_count(page, "“dog barking”")
     got = names(page)
     assert set(got[:2]) == {"dog.flac", "street take 3.flac"}  # the dog, alone or in the take
-    assert "q=a+dog+barking" in page.url
+    assert "q=dog+barking" in page.url
     assert page.locator("#count").get_attribute("aria-live") == "polite"
 
     # the long take: its matching window (5-10 s, the dog) is highlighted and said
@@ -179,7 +181,7 @@ def test_page_end_to_end(served, page, tmp_path):
 
     # folder filter, kept in the URL
     page.select_option("#folder", str(lib / "animals"))
-    wait_count(page, "“a dog barking”")
+    wait_count(page, "“dog barking”")
     page.wait_for_function("() => document.querySelectorAll('#results .hit').length === 3")
     assert set(names(page)) == {"dog.flac", "rooster.flac", "crying_baby.flac"}
     assert "folder=" in page.url
