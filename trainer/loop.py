@@ -555,11 +555,27 @@ def train(
 ) -> TrainResult:
     """Train per `cfg`; `resume` continues from `OUT/last/` (with the saved settings, or the
     new ones with `override`: `trainer.resume`). Returns a summary (rank 0's)."""
+    trainer = None
     try:
-        return Trainer(cfg, resume=resume, on_step=on_step, override=override).run()
+        trainer = Trainer(cfg, resume=resume, on_step=on_step, override=override)
+        return trainer.run()
     finally:
+        trainer = None  # the DDP wrapper and its reducer hold the process group
         if dist.is_initialized():
-            dist.destroy_process_group()
+            _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Free everything that holds the process group (the DDP wrapper, its reducer, gloo's
+    pending work and the tensors it references), then destroy the group, while the
+    interpreter is fully alive. Left to interpreter shutdown, a gloo worker thread can free a
+    tensor after Python is gone: the rank dies of SIGABRT ("terminate called without an
+    active exception") after training finished (pytorch/pytorch#179291)."""
+    import gc
+
+    gc.collect()
+    dist.destroy_process_group()
+    gc.collect()
 
 
 __all__ = ["Trainer", "TrainResult", "train", "lr_lambda"]
