@@ -35,9 +35,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from clapsearch.index.ann_cache import AnnCache, AnnHeader, write_ann
+from clapsearch.index.ann_cache import AnnCache, AnnHeader
 from clapsearch.index.ann_search import RERANK_MIN, ann_search
-from clapsearch.index.paths import ann_path
 from clapsearch.index.schema import IndexConfig
 from indexer.writer import IndexWriter
 
@@ -342,7 +341,7 @@ def update_ann(store: IndexWriter, cache: AnnCache) -> AnnReport | None:
     if len(fresh_ids):
         index.add_with_ids(fresh_vecs, fresh_ids)
     header = replace(cache.header, generation=gen, ntotal=int(index.ntotal))
-    write_ann(ann_path(store.index_dir), header, index)
+    store.write_cache(header, index)
     return AnnReport(
         kind, int(index.ntotal), header.recall_at_10, dict(header.params), time.perf_counter() - t0
     )
@@ -388,8 +387,7 @@ def build_ann(
         target = meta.config.target_recall
         params, recall = _tune(kind, index, header, probes, truth, fetch, ids, file_of, target)
         header = replace(header, params=params, recall_at_10=recall)
-    write_ann(ann_path(store.index_dir), header, index)
-    store.set_ann_info(kind, recall)
+    store.write_cache(header, index)
     return AnnReport(kind, int(index.ntotal), recall, dict(header.params), time.perf_counter() - t0)
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clapsearch.errors import ClapsearchError, ModelMismatchError, UsageError
-from clapsearch.index.ann_cache import read_header
 from clapsearch.index.paths import ann_path, normalize_path, resolve_index_dir
 from clapsearch.index.reader import IndexReader
 from clapsearch.index.schema import IndexConfig
@@ -370,16 +369,29 @@ def _commit(store: IndexWriter, item, summary: IndexSummary) -> None:
         summary.failures.append((item.path, item.reason))
 
 
+def _valid_cache(store: IndexWriter):
+    """`(cache, header)`: the ANN cache when it may be used for the database now (its header
+    and bytes verified, `clapsearch.index.ann_cache.cache_problem`), else `(None, header)`."""
+    from clapsearch.index.ann_cache import read_ann
+
+    header, problem = store.cache_check()
+    if problem is not None:
+        return None, header
+    cache = read_ann(ann_path(store.index_dir))
+    if cache is None or cache.header != header:  # damaged bytes, or replaced meanwhile
+        return None, header
+    return cache, header
+
+
 def _checkpoint_ann(store: IndexWriter) -> None:
     """During long runs, keep the cache close to the database when it is cheap (in-place
     update, or an exact index below the threshold), so queries meanwhile and a run after a
     kill do not search many vectors exactly. Expensive rebuilds wait for the end of the run."""
-    from clapsearch.index.ann_cache import read_ann
     from indexer.ann import build_ann, update_ann
 
     meta = store.refresh_meta()
-    cache = read_ann(ann_path(store.index_dir))
-    if cache is not None and cache.header.db_uuid == meta.db_uuid:
+    cache, _ = _valid_cache(store)
+    if cache is not None:
         if cache.header.generation == meta.generation or update_ann(store, cache) is not None:
             return
     if store.status().segments <= meta.config.exact_threshold:
@@ -387,22 +399,19 @@ def _checkpoint_ann(store: IndexWriter) -> None:
 
 
 def refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) -> None:
-    """Bring the ANN cache to the database's generation: in place when the changes are small
-    (`update_ann`), else rebuilt (probing recall with the model's own text embeddings)."""
-    from clapsearch.index.ann_cache import read_ann
+    """Bring the ANN cache to the database's generation: kept when it is valid and current,
+    updated in place when the changes are small (`update_ann`), else rebuilt (probing recall
+    with the model's own text embeddings). A cache that fails any check (damaged bytes, another
+    database, newer than the database, not the one the database recorded) is rebuilt, even
+    when its header claims the current generation."""
     from indexer.ann import PROBE_TEXTS, build_ann, choose_type, update_ann
 
     meta = store.refresh_meta()
-    path = ann_path(store.index_dir)
-    header = read_header(path)
-    valid = header is not None and header.db_uuid == meta.db_uuid and header.dim == meta.dim
-    if valid and header.generation == meta.generation:
+    cache, _ = _valid_cache(store)
+    if cache is not None and cache.header.generation == meta.generation:
         summary.index_type, summary.recall_at_10 = meta.index_type, meta.recall_at_10
         return
-    report = None
-    if valid:
-        cache = read_ann(path)
-        report = update_ann(store, cache) if cache is not None else None
+    report = update_ann(store, cache) if cache is not None else None
     if report is None:
         texts = None
         if choose_type(store.status().segments, meta.config) != "flat":

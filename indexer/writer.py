@@ -50,6 +50,7 @@ class IndexWriter(IndexReader):
                     "CREATE INDEX IF NOT EXISTS ix_segments_file ON segments (file_id)"
                 )
                 _migrate_meta(conn)
+                _migrate_ann_build(conn)
 
         writer = cls._open(path, readonly=False, prepare=prepare)
         writer.db.checkpoint()  # a WAL left large by a killed run: give its space back
@@ -217,13 +218,36 @@ class IndexWriter(IndexReader):
             )
         self.refresh_meta()
 
-    def set_ann_info(self, index_type: str, recall_at_10: float | None) -> None:
+    def set_ann_info(
+        self, index_type: str, recall_at_10: float | None, build_id: str | None = None
+    ) -> None:
+        """Record the cache's type and recall and, with `build_id`, that the cache file now
+        in place is this database's (`clapsearch.index.ann_cache`, module doc)."""
         with self._write() as conn:
             conn.execute(
-                ("UPDATE index_meta SET index_type = :t, recall_at_10 = :r WHERE id = 1"),
-                dict(t=index_type, r=recall_at_10),
+                (
+                    "UPDATE index_meta SET index_type = :t, recall_at_10 = :r, "
+                    "ann_build = coalesce(:b, ann_build) WHERE id = 1"
+                ),
+                dict(t=index_type, r=recall_at_10, b=build_id),
             )
         self.refresh_meta()
+
+    def write_cache(self, header, index):
+        """Write the ANN cache file, then record it in the database: the order that makes a
+        kill between the two (or a database that loses the second) leave a cache that is
+        never used (`ann_cache.cache_problem`). `index` None: an on-disk cache's header.
+        Returns the header as written."""
+        import dataclasses
+        import uuid
+
+        from clapsearch.index.ann_cache import write_ann
+        from clapsearch.index.paths import ann_path
+
+        header = dataclasses.replace(header, build_id=uuid.uuid4().hex)
+        header = write_ann(ann_path(self.index_dir), header, index)
+        self.set_ann_info(header.index_type, header.recall_at_10, header.build_id)
+        return header
 
     def changes_since(
         self, cache_ids: np.ndarray
@@ -307,6 +331,17 @@ def _migrate_meta(conn) -> None:
         ("UPDATE index_meta SET model_identity = :i, schema_version = :v WHERE id = 1"),
         dict(i=identity.to_json(), v=SCHEMA_VERSION),
     )
+
+
+def _migrate_ann_build(conn) -> None:
+    """Version 2 -> 3: `index_meta.ann_build`, the build id of the recorded ANN cache (NULL:
+    no cache recorded yet, so an existing `ann.faiss` is rebuilt by the next run)."""
+    columns = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(index_meta)")}
+    if "ann_build" not in columns:
+        conn.exec_driver_sql("ALTER TABLE index_meta ADD COLUMN ann_build TEXT")
+        conn.execute(
+            "UPDATE index_meta SET schema_version = :v WHERE id = 1", dict(v=SCHEMA_VERSION)
+        )
 
 
 def _bump(conn) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from clapsearch.errors import IndexNotFoundError
 from clapsearch.identity import ModelIdentity
-from clapsearch.index.ann_cache import AnnHeader, read_header, write_ann
+from clapsearch.index.ann_cache import AnnHeader, read_header
 from clapsearch.index.reader import EXACT_SUBSET_MAX, IndexReader
 from clapsearch.index.schema import SCHEMA_VERSION, FileRecord, IndexConfig
 from clapsearch.index.vectors import exact_topk
@@ -53,7 +53,7 @@ def _write_flat_cache(store):
     header = AnnHeader(
         store.meta.db_uuid, gen, store.meta.model, store.meta.dim, "flat", int(index.ntotal)
     )
-    write_ann(store.index_dir / "ann.faiss", header, index)
+    store.write_cache(header, index)  # written, then recorded by the database
 
 
 def _reference(store, q, k, allowed=None):

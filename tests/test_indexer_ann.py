@@ -118,8 +118,6 @@ def test_ivf_routing_reranks_the_pool_exactly(tmp_path):
     query finds, with exact cosine scores."""
     import faiss
 
-    from clapsearch.index.ann_cache import write_ann
-
     gap = _Gap()
     store = IndexWriter.create(tmp_path / "r", MODEL, IndexConfig(exact_threshold=1000, ann="ivf"))
     _add(store, gap.audio(3000, 20), 20)
@@ -128,7 +126,7 @@ def test_ivf_routing_reranks_the_pool_exactly(tmp_path):
     cache = read_ann(path)
     assert cache.header.route_mean is not None
     h = replace(cache.header, params={"nprobe": 8, "route_alpha": 0.35})  # routing forced
-    write_ann(path, h, cache.index)
+    h = store.write_cache(h, cache.index)  # written and recorded, as the indexer does
     _, ids, vecs = store.all_vectors()
     q = gap.text(50, seed=3)
     scores, got = store.search(q, 10)

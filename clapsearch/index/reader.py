@@ -29,7 +29,14 @@ import numpy as np
 from clapsearch.config import from_dict
 from clapsearch.errors import IndexNotFoundError, IndexStorageError
 from clapsearch.identity import ModelIdentity
-from clapsearch.index.ann_cache import AnnCache, read_ann, read_header
+from clapsearch.index.ann_cache import (
+    AnnCache,
+    AnnCacheError,
+    AnnHeader,
+    cache_problem,
+    parse_header,
+    read_ann,
+)
 from clapsearch.index.ann_search import ann_search
 from clapsearch.index.db import Database, needs_immutable
 from clapsearch.index.paths import (
@@ -60,6 +67,7 @@ class _View:
     """What a search at one generation runs on: the cache corrected by the database."""
 
     generation: int
+    build: str | None  # index_meta.ann_build when the view was made
     cache: AnnCache | None
     dead: np.ndarray  # (n,) int64 ids in the cache that the database no longer has
     fresh_ids: np.ndarray  # (m,) int64 ids the cache lacks
@@ -241,33 +249,59 @@ class IndexReader:
         )
 
     def _view(self, conn) -> _View:
-        gen, db_uuid = conn.execute("SELECT generation, db_uuid FROM index_meta WHERE id = 1").one()
+        row = conn.execute("SELECT * FROM index_meta WHERE id = 1").mappings().one()
+        gen, db_uuid, build = int(row["generation"]), row["db_uuid"], row.get("ann_build")
         view = self._view_cache
-        if view is not None and view.generation == gen:
+        if view is not None and view.generation == gen and view.build == build:
             return view
-        cache = self._load_cache(db_uuid)
+        cache = self._load_cache(conn, db_uuid, gen, build)
         dim = self.meta.dim
         if cache is not None and cache.header.generation == gen:
             empty = np.zeros(0, np.int64)
-            view = _View(gen, cache, empty, empty, np.zeros((0, dim), np.float32))
+            view = _View(gen, build, cache, empty, empty, np.zeros((0, dim), np.float32))
         else:
             cache_ids = cache.ids if cache is not None else np.zeros(0, np.int64)
             dead, fresh_ids, fresh_vecs = cache_delta(conn, cache_ids, dim)
-            view = _View(gen, cache, dead, fresh_ids, fresh_vecs)
+            view = _View(gen, build, cache, dead, fresh_ids, fresh_vecs)
         self._view_cache = view
         return view
 
-    def _load_cache(self, db_uuid: str) -> AnnCache | None:
+    def cache_check(self) -> tuple[AnnHeader | None, str | None]:
+        """The cache file's header and, when it must not be used for this database, why (in
+        words; `clapsearch.index.ann_cache.cache_problem`), from one snapshot. Checks the
+        header only; `load_ann` verifies the payload."""
+        with self.snapshot() as conn:
+            row = conn.execute("SELECT * FROM index_meta WHERE id = 1").mappings().one()
+            return self._cache_header(
+                conn, row["db_uuid"], int(row["generation"]), row.get("ann_build")
+            )
+
+    def _cache_header(self, conn, db_uuid, gen, build) -> tuple[AnnHeader | None, str | None]:
         path = ann_path(self.index_dir)
-        header = read_header(path)
-        if header is None or header.db_uuid != db_uuid or header.dim != self.meta.dim:
+        try:
+            with open(path, "rb") as fh:
+                header = parse_header(fh)[0]
+        except FileNotFoundError:
+            return None, "there is no cache file"
+        except (OSError, AnnCacheError) as err:
+            return None, str(err)
+        segments = None
+        if header.generation == gen:
+            segments = int(conn.execute("SELECT count(*) FROM segments").scalar())
+        return header, cache_problem(header, db_uuid, gen, build, self.meta.dim, segments)
+
+    def _load_cache(self, conn, db_uuid: str, gen: int, build: str | None) -> AnnCache | None:
+        """The cache, when `cache_problem` finds nothing wrong with it and its bytes verify;
+        else None (everything is then searched exactly; the next run rebuilds it)."""
+        header, problem = self._cache_header(conn, db_uuid, gen, build)
+        if problem is not None:
             return None
         view = self._view_cache
         old = view.cache if view is not None else None
         if old is not None and old.header == header:
             return old
-        cache = read_ann(path)
-        if cache is None or cache.header.db_uuid != db_uuid:
+        cache = read_ann(ann_path(self.index_dir))  # verifies the checksums
+        if cache is None or cache.header != header:  # damaged, or replaced since
             return None
         return cache
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from clapsearch.identity import ModelIdentity
 
-SCHEMA_VERSION = 2  # 2: index_meta.model_identity
+SCHEMA_VERSION = 3  # 2: index_meta.model_identity; 3: index_meta.ann_build
 DEFAULT_EXTENSIONS = (
     ".wav",
     ".flac",

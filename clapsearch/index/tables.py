@@ -29,6 +29,7 @@ class MetaRow(Base):
     index_type: Mapped[str] = mapped_column(String(32), default="flat")
     recall_at_10: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    ann_build: Mapped[str | None] = mapped_column(String(32), nullable=True)  # version 3
 
 
 class FileRow(Base):

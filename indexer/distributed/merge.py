@@ -198,7 +198,7 @@ def build_ondisk(store: IndexWriter, text_vectors: np.ndarray | None = None):
     """Bring the on-disk IVF-PQ cache up to the database (module doc, steps 2-3)."""
     import faiss
 
-    from clapsearch.index.ann_cache import AnnHeader, read_ann, write_ann
+    from clapsearch.index.ann_cache import AnnHeader, read_ann
     from indexer.ann import AnnReport, tune_ondisk, vector_mean
     from indexer.ondisk import add_shard, merge_shards, open_ondisk, train_ivfpq
 
@@ -261,8 +261,7 @@ def build_ondisk(store: IndexWriter, text_vectors: np.ndarray | None = None):
         )
         params, recall = tune_ondisk(store, header, index, text_vectors)
         header = replace(header, params=params, recall_at_10=recall)
-        write_ann(ann_path(folder), header, None)
-        store.set_ann_info(kind, recall)
+        store.write_cache(header, None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     remove_unreferenced(folder)
