@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("train",),
     "serve": ("serve",),
     "convert": ("convert",),
+    "doctor": ("doctor",),
 }
 
 

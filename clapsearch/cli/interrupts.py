@@ -7,6 +7,10 @@
   workers and closes the database; every committed file stays). Typer turns the interrupt
   into a silent `Exit(130)`; `run_app` recognises it and prints the line, or the command's
   own `Interrupted` sentence.
+- Inside a native section (`clapsearch.sigint`: importing torch, loading a model), where a
+  KeyboardInterrupt would abort the process from C++, the line is written and the process
+  leaves at once (nothing to clean up: no transaction is open during a model load; decode
+  workers see their socket close and leave).
 - Once the line is printed, a second Ctrl-C during the interpreter's exit is ignored.
 """
 
@@ -34,8 +38,13 @@ def quiet_until_running() -> None:
 
 
 def running() -> None:
+    """Python's handler back (commands clean up on KeyboardInterrupt); inside native sections
+    (`clapsearch.sigint`: torch's import, model loads) Ctrl-C leaves at once instead."""
+    from clapsearch.sigint import set_exit_now
+
     if _main_thread() and signal.getsignal(signal.SIGINT) is _at_start:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    set_exit_now(lambda: _at_start(signal.SIGINT, None))
 
 
 def leaving() -> None:

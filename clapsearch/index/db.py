@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from clapsearch.errors import ClapsearchError
 from clapsearch.index.storage import explain
+from clapsearch.index.vectors import DamagedVectors
 
 BUSY_TIMEOUT_MS = 30_000
 WAL_PAGES = 256  # autocheckpoint after this many WAL pages (1 MiB at 4 KiB pages)
@@ -165,7 +166,7 @@ class Database:
                 return
             with conn.begin():
                 yield conn
-        except (sqlite3.Error, OSError) as err:
+        except (sqlite3.Error, OSError, DamagedVectors) as err:
             raise explain(err, self.path.parent, writing=not self.readonly) from None
 
     def close(self) -> None:

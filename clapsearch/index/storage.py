@@ -49,6 +49,8 @@ def classify(err: BaseException) -> str:
     """One of `KINDS` for an error met while using an index."""
     if isinstance(err, IndexStorageError):
         return err.kind
+    if type(err).__name__ == "DamagedVectors":  # clapsearch.index.vectors (no import cycle)
+        return "corrupt"
     os_err = err if isinstance(err, OSError) else None
     if os_err is not None:
         if os_err.errno == errno.ENOSPC or os_err.errno == errno.EDQUOT:

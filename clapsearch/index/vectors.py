@@ -11,12 +11,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
+UNIT_TOLERANCE = 0.02  # |norm - 1| of a stored vector (float16 rounding moves it ~1e-3)
+
+
+class DamagedVectors(ValueError):
+    """Stored vectors that cannot be what the indexer wrote (every vector it stores is a unit
+    row): bytes overwritten inside the database, which SQLite does not checksum."""
+
 
 def decode_vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
-    """float16 blobs -> `(n, dim)` float32."""
+    """float16 blobs -> `(n, dim)` float32, each checked to be a unit row of the right length:
+    a damaged vector raises `DamagedVectors` rather than score wrongly (the check costs about
+    what the float16 -> float32 conversion does)."""
     if not blobs:
         return np.zeros((0, dim), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(-1, dim).astype(np.float32)
+    size = 2 * dim
+    if any(len(b) != size for b in blobs):
+        raise DamagedVectors(f"a stored vector is not {size} bytes long")
+    v = np.frombuffer(b"".join(blobs), dtype="<f2").reshape(-1, dim).astype(np.float32)
+    sq = np.einsum("ij,ij->i", v, v)
+    bad = ~(np.abs(sq - 1.0) <= 2 * UNIT_TOLERANCE)  # NaN and inf are bad too
+    if bad.any():
+        raise DamagedVectors(f"{int(bad.sum())} stored vectors are not unit length")
+    return v
 
 
 def encode_vectors(vectors: np.ndarray) -> list[bytes]:
@@ -54,4 +71,11 @@ def exact_topk(queries: np.ndarray, vecs: np.ndarray, ids: np.ndarray, k: int):
     return topk_merge([(scores, np.broadcast_to(ids, scores.shape))], k)
 
 
-__all__ = ["decode_vectors", "encode_vectors", "exact_topk", "topk_merge"]
+__all__ = [
+    "DamagedVectors",
+    "UNIT_TOLERANCE",
+    "decode_vectors",
+    "encode_vectors",
+    "exact_topk",
+    "topk_merge",
+]

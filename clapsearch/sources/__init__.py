@@ -64,16 +64,19 @@ def load_embedder(
     `parts`: the towers the caller will use ("audio", "text"); a source may skip the others
     (registry doc). Leaves torch's global grad mode alone: the embedders run under
     `inference_mode`, and a trainer in the same process must keep its gradients."""
-    from clapsearch.device import resolve_device, resolve_dtype
-    from clapsearch.sources.registry import load_with_sources
+    from clapsearch.sigint import native_section
 
-    name = resolve_model_name(model)
-    dev = resolve_device(device)
-    dtype = resolve_dtype(precision, dev)
-    parts = frozenset(parts)
-    if parts != frozenset({"text"}):  # a text-only load may never import transformers
-        _quiet_transformers()
-    return load_with_sources(name, dev, dtype, parts)
+    with native_section():  # torch's import and model loads call Python back from C++
+        from clapsearch.device import resolve_device, resolve_dtype
+        from clapsearch.sources.registry import load_with_sources
+
+        name = resolve_model_name(model)
+        dev = resolve_device(device)
+        dtype = resolve_dtype(precision, dev)
+        parts = frozenset(parts)
+        if parts != frozenset({"text"}):  # a text-only load may never import transformers
+            _quiet_transformers()
+        return load_with_sources(name, dev, dtype, parts)
 
 
 def _quiet_transformers() -> None:
