@@ -143,3 +143,29 @@ def test_killed_worker_in_a_real_run_is_one_sentence(tmp_path, tiny_clap_dir):
     assert proc.returncode == 1 and "Traceback" not in text and text.count("\n") == 1, text
     assert "decoding worker process died" in text and "BrokenProcessPool" not in text
     assert _committed(idx) >= 1  # what was committed stays
+
+
+def test_native_section_holds_ctrl_c_until_it_ends():
+    """A KeyboardInterrupt raised inside a Python callback of C++ code (torch's import) aborts
+    the process; inside a native section the interrupt waits for the section to end."""
+    from clapsearch.sigint import native_section, set_exit_now
+
+    set_exit_now(None)
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with native_section():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler ran here: held, nothing raised
+            reached = True
+    assert reached
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    calls = []
+    set_exit_now(lambda: calls.append("exit"))
+    try:
+        with pytest.raises(KeyboardInterrupt), native_section():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    finally:
+        set_exit_now(None)
+    assert calls == ["exit"]  # the CLI's exit-now (it never returns there)
