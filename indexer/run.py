@@ -392,6 +392,8 @@ def _checkpoint_ann(store: IndexWriter) -> None:
     meta = store.refresh_meta()
     cache, _ = _valid_cache(store)
     if cache is not None:
+        if cache.header.ondisk is not None:
+            return  # an on-disk IVF-PQ cache is merged at the end of the run (`refresh_ann`)
         if cache.header.generation == meta.generation or update_ann(store, cache) is not None:
             return
     if store.status().segments <= meta.config.exact_threshold:
@@ -403,13 +405,29 @@ def refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) -
     updated in place when the changes are small (`update_ann`), else rebuilt (probing recall
     with the model's own text embeddings). A cache that fails any check (damaged bytes, another
     database, newer than the database, not the one the database recorded) is rebuilt, even
-    when its header claims the current generation."""
+    when its header claims the current generation. A valid on-disk IVF-PQ cache (`clapsearch
+    index merge`) stays on disk and is updated as a merge updates it
+    (`indexer.distributed.merge.build_ondisk`: the trained quantizers kept, only the new
+    segments encoded, deleted ones removed), never rebuilt in memory."""
     from indexer.ann import PROBE_TEXTS, build_ann, choose_type, update_ann
 
     meta = store.refresh_meta()
     cache, _ = _valid_cache(store)
     if cache is not None and cache.header.generation == meta.generation:
         summary.index_type, summary.recall_at_10 = meta.index_type, meta.recall_at_10
+        return
+    if cache is not None and cache.header.ondisk is not None:
+        from indexer.distributed.merge import ONDISK_MIN, build_ondisk, remove_unreferenced
+
+        if store.status().segments >= ONDISK_MIN:
+            report = build_ondisk(store, lazy.get().embed_text(list(PROBE_TEXTS)))
+        else:  # pruned below what IVF-PQ can hold: the in-memory cache of that size
+            texts = None
+            if choose_type(store.status().segments, meta.config) != "flat":
+                texts = lazy.get().embed_text(list(PROBE_TEXTS))
+            report = build_ann(store, texts)
+            remove_unreferenced(store.index_dir)  # the on-disk files the header named
+        summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
         return
     report = update_ann(store, cache) if cache is not None else None
     if report is None:

@@ -282,3 +282,41 @@ def test_merge_on_disk_ivfpq_then_incrementally(tmp_path):
     np.testing.assert_allclose(scores[:, 0], 1.0, atol=2e-3)
     # audio-like queries on a cache tuned on text-like probes: well above chance (0.002)
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth)]) >= 0.7
+
+    # `clapsearch index` on this index (its commits, then `refresh_ann`) keeps the cache on
+    # disk and incremental: same trained quantizers, only the new windows encoded, the files
+    # it replaced removed; never rebuilt in memory (not even by a mid-run checkpoint)
+    from clapsearch.index.schema import FileRecord
+    from indexer.run import IndexSummary, _checkpoint_ann, refresh_ann
+
+    class Lazy:  # the run's model: only its text embeddings are asked for (probes)
+        def get(self):
+            return self
+
+        def embed_text(self, texts):
+            return np.random.default_rng(5).standard_normal((len(texts), 32)).astype(np.float32)
+
+    trained = (index / cache.header.ondisk.replace(".index", ".trained")).read_bytes()
+    rng = np.random.default_rng(7)
+    with IndexWriter.open(index) as store:
+        fresh = rng.standard_normal((60, 2, 32)) + 3.0 * np.eye(32)[1]
+        fresh = (fresh / np.linalg.norm(fresh, axis=2, keepdims=True)).astype(np.float32)
+        for i, v in enumerate(fresh):  # 50 new files and 10 re-embedded (replaced) ones
+            path = f"/lib/9/{i:05d}.wav" if i < 50 else f"/lib/1/{i:05d}.wav"
+            store.add_file(FileRecord(path, 100, 2, "h2", 20.0, 48000, 1), [(0, 10), (10, 20)], v)
+        before = (index / "ann.faiss").read_bytes()
+        _checkpoint_ann(store)
+        assert (index / "ann.faiss").read_bytes() == before  # left for the end of the run
+        summary = IndexSummary(str(index))
+        refresh_ann(store, Lazy(), summary)
+        _, ids = store.segment_ids()
+        _, vecs = store.vectors_for(ids)
+        new_ids = ids[-120:]
+        scores, got = store.search(vecs[-120:], 1)
+    cache = read_ann(index / "ann.faiss")
+    assert summary.index_type == first.index_type and cache.header.ondisk
+    assert cache.header.ntotal == 6200 + 100 == len(ids)
+    assert (index / cache.header.ondisk.replace(".index", ".trained")).read_bytes() == trained
+    np.testing.assert_array_equal(np.asarray(cache.ids), ids)
+    assert (got[:, 0] == new_ids).all()
+    assert len(list(index.glob("ann-*.ivfdata"))) == 1  # the previous data file is gone
