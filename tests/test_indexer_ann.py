@@ -255,3 +255,48 @@ def test_update_in_place_then_rebuild_when_due(tmp_path, kind):
         _, gen_ids, all_vecs = store.all_vectors()
         np.testing.assert_array_equal(got, exact_topk(q, all_vecs, gen_ids, 10)[1])
     store.close()
+
+
+def test_ivfpq_tunes_its_rerank_pool_when_pq_scores_limit_recall():
+    """IVF-PQ scores are approximations: with coarse codes the true top 10 is not inside the
+    smallest re-rank pool whatever nprobe is, so the tuner raises `params["rerank"]` (and
+    `ann_search` re-ranks that many), and what it reports is what the pool it chose gives."""
+    import faiss
+
+    from clapsearch.index.ann_cache import AnnHeader
+    from indexer.ann import (
+        RERANK_GRID,
+        TRUTH_WINDOWS,
+        _memory_fetch,
+        _probe,
+        _recall,
+        _tune,
+        top_files,
+        vector_mean,
+    )
+
+    gap = _Gap()
+    vecs = gap.audio(20_000, 10)
+    ids = np.arange(1, len(vecs) + 1, dtype=np.int64)
+    file_of = (ids - 1) // 10
+    index = faiss.index_factory(DIM, "IVF16,PQ2x8", faiss.METRIC_INNER_PRODUCT)  # 2-byte codes
+    index.train(vecs)
+    index.add_with_ids(vecs, ids)
+    header = AnnHeader(
+        db_uuid="u", generation=1, model="m", dim=DIM, index_type="ivfpq16x2",
+        ntotal=len(ids), route_mean=[float(x) for x in vector_mean(vecs)],
+    )  # fmt: skip
+    probes = text_like_probes(vecs, 64, gap.text(32, seed=1))
+    windows = exact_topk(probes, vecs, ids, TRUTH_WINDOWS)[1]
+    truth = (top_files(windows, ids, file_of), windows[:, :10])
+    fetch = _memory_fetch(ids, vecs)
+    params, recall = _tune("ivfpq16x2", index, header, probes, truth, fetch, ids, file_of, 0.95)
+    assert params["rerank"] > RERANK_GRID[0] and recall >= 0.95
+    assert params["segment_recall"] >= 0.95
+    # the smallest pool at the same nprobe stays short of the target: the pool did it
+    small = {**params, "rerank": RERANK_GRID[0]}
+    files, got, _ = _probe(replace(header, params=small), index, probes, fetch, ids, file_of)
+    assert min(_recall(files, truth[0]), _recall(got, truth[1])) < 0.95
+    # and ann_search re-ranks the tuned pool: the top window of each probe is exact
+    _, top = ann_search(replace(header, params=params), index, probes, 10, fetch=fetch)
+    assert np.mean(top[:, 0] == windows[:, 0]) >= 0.95

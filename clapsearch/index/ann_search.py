@@ -6,8 +6,11 @@ Gap-aware routing (IVF): text queries sit away from the audio cone (CLAP's modal
 an IVF quantizer trained on audio vectors sends them to the wrong lists. A cache tuned with
 `params["route_alpha"] = a > 0` is searched with the query moved towards `route_mean` (the unit
 mean of the stored vectors), `q' = normalize((1 - a) q + a mu)`, for a pool of
-`max(RERANK_MIN, 4 k)` candidates, which are re-ranked exactly by cosine with the ORIGINAL
-query from their stored vectors (`ann_search`); scores are therefore exact, as on every path.
+`max(RERANK_MIN, params["rerank"], 4 k)` candidates, which are re-ranked exactly by cosine with
+the ORIGINAL query from their stored vectors (`ann_search`); scores are therefore exact, as on
+every path. `params["rerank"]` (tuned for IVF-PQ caches, absent elsewhere): PQ scores are
+approximations whose error grows with the index (measured, docs/scale.md: at 10M windows a
+pool of 200 holds 0.73 of the true top 10, a pool of 800 0.95), so the pool is a knob there.
 
 Thread safety: FAISS CPU indexes answer concurrent searches, and the `memo` dict holds one
 entry keyed by the exact query bytes (a thread finds a complete entry for its own queries or
@@ -69,7 +72,7 @@ def ann_search(
         kk = min(k, ntotal)
         scores, ids = index.search(q, kk, params=search_params(header, selector, kk))
         return scores, ids.astype(np.int64)
-    pool = min(max(RERANK_MIN, 4 * k), ntotal)
+    pool = min(max(RERANK_MIN, int(header.params.get("rerank", 0)), 4 * k), ntotal)
     mean = np.asarray(header.route_mean, dtype=np.float32)
     moved = (1.0 - alpha) * q + alpha * mean
     moved /= np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)
