@@ -21,10 +21,10 @@ BUILT_IN_MODEL = (
     "The built-in model is small and was trained offline on about 3,600 real recordings from "
     "Debian packages plus ESC-50 clips and generated sounds: it tells broad families apart "
     "(speech and its language, music and instruments, drums, animals, vehicles, explosions, "
-    "water, footsteps) and gives the same results for 16-48 kHz files and MP3s. It is weak at "
-    "fine distinctions (about 1 in 4 ESC-50 sounds named right among 50 classes), on 8 kHz "
-    "telephone audio and on long free-form descriptions; for a real library, index with a "
-    "LAION CLAP model (`--model laion/larger_clap_general`)."
+    "water, footsteps) and gives the same results for 16-48 kHz files and MP3s, slightly worse "
+    "ones for 8 kHz telephone audio. It is weak at fine distinctions (about 1 in 3 ESC-50 "
+    "sounds named right among 50 classes) and on long free-form descriptions; for a real "
+    "library, index with a LAION CLAP model (`--model laion/larger_clap_general`)."
 )
 
 

@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import CLOTHO_DIR, ESC50_DIR, esc50_files
 
 from trainer.data_prep import build_default_data as bdd
-from trainer.data_prep import common, midi, mixtures, real
+from trainer.data_prep import common, midi, mixtures, real, unused_val
 
 TOOLS = {"espeak-ng", "fluidsynth", "sox"}
 
@@ -91,6 +91,33 @@ def test_mixtures_use_training_clips_only():
     assert used <= {"/a.flac", "/b.flac", "/s.flac"} and len(used) == 3
     assert all(s.path_a != s.path_b for s in specs)
     assert any(s.captions[0] == "a dog barking and rain falling" for s in specs)
+
+
+def test_unused_val_takes_only_recordings_no_corpus_row_touched():
+    def row(pkg, member, piece, caption, split="train"):
+        path = f"/c/{pkg}/{member}-{piece}.flac"
+        return {
+            "path": path,
+            "captions": [caption],
+            "source": f"debian:{pkg}",
+            "split": split,
+            "package": pkg,
+            "member": member,
+        }
+
+    harvest = [
+        row("p", "gun.ogg", 0, "a gunshot"),  # used by the corpus
+        row("p", "gun.ogg", 1, "a gunshot"),  # unused piece of a used file: never picked
+        row("p", "axe.ogg", 0, "an axe"),
+        row("p", "axe2.ogg", 0, "an axe"),
+        row("p", "axe3.ogg", 0, "an axe"),
+        row("q", "song.ogg", 0, "music"),
+        row("h", "door.ogg", 0, "a door", split="test"),  # a held-out package
+    ]
+    picked = unused_val.select(harvest, {"/c/p/gun.ogg-0.flac"}, per_caption=2)
+    paths = [r.path for r in picked]
+    assert paths == ["/c/p/axe.ogg-0.flac", "/c/p/axe2.ogg-0.flac", "/c/q/song.ogg-0.flac"]
+    assert all(r.split == "val" for r in picked) and picked[2].source == "debian:q"
 
 
 def _digests(folder: Path) -> dict[str, str]:
