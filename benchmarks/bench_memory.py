@@ -11,7 +11,8 @@ largest single process and the command's exit code and wall time. Linux only.
 
 The figures in docs/reliability.md were measured with this script; the scenarios:
     --scenario hour     a 1-hour 48 kHz mono WAV (generated), indexed with the default model
-    --scenario liar     a 16 KB WAV whose header claims 1 Hz, indexed and used as --audio
+    --scenario liar     a 16 KB WAV whose header claims 1 Hz and a real FLAC whose header claims
+                        ~200 h, indexed (beside a 5 s tone) and each used as --audio
     --scenario tiny     5,000 files of 0.5 s, indexed with the default model
 """
 
@@ -96,6 +97,21 @@ def _write_hour(path: Path) -> None:
             f.write((y + 0.05 * rng.standard_normal(t.size)).astype(np.float32))
 
 
+def _write_tone(path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(48_000 * 5) / 48_000
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 48_000)
+
+
+def _esc50_clip() -> Path:
+    """A real FLAC to lie about (`hostile.lying_length_flac` needs STREAMINFO first)."""
+    return next(
+        iter(sorted((REPO.parent / "shared" / "data" / "esc50-mini" / "audio").glob("*.flac")))
+    )
+
+
 def _scenario(name: str, work: Path) -> list[list[str]]:
     sys.path.insert(0, str(REPO))
     from tests import hostile
@@ -107,13 +123,16 @@ def _scenario(name: str, work: Path) -> list[list[str]]:
         _write_hour(lib / "hour.wav")
     elif name == "liar":
         hostile.lying_rate_wav(lib / "liar.wav")
+        hostile.lying_length_flac(lib / "liar-length.flac", _esc50_clip())
+        _write_tone(lib / "tone.wav")  # an index that is not empty, so the --audio query runs
     elif name == "tiny":
         hostile.many_tiny_wavs(lib, 5000)
     else:
         raise SystemExit(f"unknown scenario {name}")
     runs = [cli + ["index", str(lib), "--index", str(work / "idx")]]
     if name == "liar":
-        runs.append(cli + ["query", "--audio", str(lib / "liar.wav"), "--index", str(work / "idx")])
+        for liar in ("liar.wav", "liar-length.flac"):
+            runs.append(cli + ["query", "--audio", str(lib / liar), "--index", str(work / "idx")])
     return runs
 
 
