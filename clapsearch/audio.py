@@ -438,6 +438,13 @@ def _open_stream(path: str):
     return src
 
 
+def check_audio(path: str | Path) -> None:
+    """Raise the AudioDecodeError that `load_audio` would raise before decoding anything (not
+    a regular file, no audio, a lying header, cut short, over the duration limit), without
+    decoding: for callers that answer fast before a model is loaded (`query --audio`)."""
+    _open_stream(os.fspath(path)).close()
+
+
 def _source_blocks(src, frames: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks of `frames` source frames until the end of `src`; raises
     `too_long` as soon as the decoded length passes the duration limit (a header without a

@@ -55,6 +55,28 @@ def test_bad_arguments_fail_before_any_model_or_index_is_touched(tmp_path):
         assert err.startswith("error: ") and "Traceback" not in err
 
 
+def test_audio_query_that_is_not_audio_fails_before_the_model_loads(tmp_path):
+    """`query --audio` with a lying header, a FIFO or a cut FLAC: the file's own sentence,
+    without importing torch (it once took the model's load time, 5 s, to say so)."""
+    from conftest import esc50_files, run_cli_process
+
+    from tests import faults, hostile
+
+    idx = tmp_path / "idx"
+    faults.synthetic_index(idx, n_files=3)
+    bad = {
+        "not an audio file": hostile.lying_rate_wav(tmp_path / "liar.wav"),
+        "truncated or corrupt": hostile.lying_length_flac(tmp_path / "cut.flac", esc50_files(1)[0]),
+        "named pipe": hostile.fifo(tmp_path / "pipe.wav"),
+    }
+    for sentence, path in bad.items():
+        code, _, err, torch_loaded = run_cli_process(
+            "query", "--audio", str(path), "--index", str(idx)
+        )
+        assert code == 1 and not torch_loaded, err
+        assert err.startswith("error: ") and sentence in err and "Traceback" not in err
+
+
 def test_every_command_is_loaded_by_its_name_alone():
     """`main()` imports only the modules of the command it runs (`COMMAND_MODULES`): each
     registered command must be listed, and loading its modules alone must register it."""

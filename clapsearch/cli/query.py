@@ -124,6 +124,11 @@ def query(
             "to search by text, describe the sound in quotes."
         )
     _require_index(index)  # before numpy and FAISS are imported: a fast error
+    if audio:
+        from clapsearch.audio import check_audio
+
+        for path in audio:  # a file that is not audio is refused before a model loads
+            check_audio(path)
     filter_args = dict(
         prefix=prefix, glob=glob, min_duration=min_duration, max_duration=max_duration
     )
