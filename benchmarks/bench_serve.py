@@ -104,6 +104,17 @@ def build_index(folder: Path, n_segments: int, embedder) -> None:
     )
 
 
+def _cached(folder: Path, embedder) -> bool:
+    """An index from an earlier run that is complete and recorded as built with the current
+    default model (a repackaged model makes it stale: rebuilt)."""
+    from clapsearch.index.reader import IndexReader
+
+    if not (folder / "ann.faiss").exists():
+        return False
+    with IndexReader.open(folder) as reader:
+        return reader.meta.model == embedder.identity
+
+
 def pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values) * 1e3, q)), 2)
 
@@ -245,7 +256,7 @@ def main() -> None:
     rows = []
     for n in sizes:
         folder = args.workdir / f"n{n}"
-        if not (folder / "ann.faiss").exists():
+        if not _cached(folder, embedder):
             print(f"[{n} windows] building the index in {folder}", file=sys.stderr)
             build_index(folder, n, embedder)
         local = in_process(folder, embedder, args.queries)
