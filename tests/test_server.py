@@ -188,6 +188,14 @@ def test_status_failures_folders_openapi(client, tiny_index):
         "/api/health",
     ):
         assert path in schema["paths"], path
+    filters = {"k", "prefix", "glob", "min_duration", "max_duration", "segments"}
+    for path, method in [
+        ("/api/search", "get"),
+        ("/api/search/audio", "post"),
+        ("/api/files/{file_id}/similar", "get"),
+    ]:  # the shared filter parameters, each documented, on every route that takes them
+        params = {p["name"]: p for p in schema["paths"][path][method]["parameters"]}
+        assert filters <= params.keys() and all(params[n].get("description") for n in filters)
     page = client.get("/")
     assert page.status_code == 200 and "<title>clapsearch</title>" in page.text
     assert client.get("/docs").status_code == 404  # no CDN-backed docs page

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,29 @@ class Filters(BaseModel):
     def query(self) -> SearchQuery:
         filt = SearchFilter(self.glob, self.prefix, self.min_duration, self.max_duration)
         return SearchQuery(self.k, filt, self.segments)
+
+
+async def filter_params(
+    k: int = Query(10, description="Results per query (1 to the server's max_k, 500)."),
+    prefix: str | None = Query(None, description="Only paths under this folder."),
+    glob: str | None = Query(None, description="Only paths matching this shell pattern."),
+    min_duration: float | None = Query(None, description="Files at least this long (s)."),
+    max_duration: float | None = Query(None, description="Files at most this long (s)."),
+    segments: bool = Query(False, description="Every matching window, not each file's best."),
+) -> SearchQuery:
+    """`Filters` as query parameters, for every route whose body is not JSON (one definition;
+    async, so it runs on the event loop instead of costing a thread hop)."""
+    return Filters(
+        k=k,
+        prefix=prefix,
+        glob=glob,
+        min_duration=min_duration,
+        max_duration=max_duration,
+        segments=segments,
+    ).query()
+
+
+FilterParams = Annotated[SearchQuery, Depends(filter_params)]
 
 
 class SearchBody(Filters):
@@ -78,24 +101,11 @@ def folders(request: Request) -> dict:
 @router.get("/search")
 def search_get(
     request: Request,
+    query: FilterParams,
     q: list[str] = Query(..., description="The query; repeat q for several."),
-    k: int = Query(10),
-    prefix: str | None = Query(None),
-    glob: str | None = Query(None),
-    min_duration: float | None = Query(None),
-    max_duration: float | None = Query(None),
-    segments: bool = Query(False),
 ) -> dict:
     """Text search: `{"queries": [{"query", "results": [hit]}], "notes": [str]}`."""
-    f = Filters(
-        k=k,
-        prefix=prefix,
-        glob=glob,
-        min_duration=min_duration,
-        max_duration=max_duration,
-        segments=segments,
-    )
-    return _svc(request).search_text(q, f.query())
+    return _svc(request).search_text(q, query)
 
 
 @router.post("/search")
@@ -118,27 +128,14 @@ def search_post(request: Request, body: SearchBody = Body(...)) -> dict:
 )
 async def search_audio(
     request: Request,
+    query: FilterParams,
     name: str = Query("upload", max_length=255, description="A label for the query."),
-    k: int = Query(10),
-    prefix: str | None = Query(None),
-    glob: str | None = Query(None),
-    min_duration: float | None = Query(None),
-    max_duration: float | None = Query(None),
-    segments: bool = Query(False),
 ) -> dict:
     """Search by example: the request body is an audio file (raw bytes, any format the
     indexer reads), size-limited, decoded in a child process, never stored."""
     service = _svc(request)
     cfg = service.config
-    f = Filters(
-        k=k,
-        prefix=prefix,
-        glob=glob,
-        min_duration=min_duration,
-        max_duration=max_duration,
-        segments=segments,
-    )
-    query = service.check(f.query())
+    query = service.check(query)
     uploads.check_length(request.headers.get("content-length"), cfg.max_upload_bytes)
     rate = await run_in_threadpool(service.expected_rate)
     with uploads.private_dir() as folder:
@@ -159,24 +156,11 @@ def file_info(request: Request, file_id: FileId) -> dict:
 def similar(
     request: Request,
     file_id: FileId,
+    query: FilterParams,
     at: float | None = Query(None, description="Seconds: use the window at this time."),
-    k: int = Query(10),
-    prefix: str | None = Query(None),
-    glob: str | None = Query(None),
-    min_duration: float | None = Query(None),
-    max_duration: float | None = Query(None),
-    segments: bool = Query(False),
 ) -> dict:
     """More like this: files similar to an indexed file (or one of its windows, `at`)."""
-    f = Filters(
-        k=k,
-        prefix=prefix,
-        glob=glob,
-        min_duration=min_duration,
-        max_duration=max_duration,
-        segments=segments,
-    )
-    return _svc(request).similar(file_id, at, f.query())
+    return _svc(request).similar(file_id, at, query)
 
 
 @router.post("/files/{file_id}/classify")
