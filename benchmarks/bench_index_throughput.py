@@ -142,7 +142,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
     from indexer.pipeline import default_workers
 
     files = sorted((DATA / "esc50-mini" / "audio").glob("*.flac"))[: args.clips]

@@ -249,7 +249,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=WORKDIR)
     args = ap.parse_args()
 
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     embedder = load_embedder("default", device="cpu")
     sizes = [int(s) for s in args.sizes.split(",")]

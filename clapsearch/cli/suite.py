@@ -60,7 +60,7 @@ def suite(
     from clapsearch.eval.suite.cache import EmbeddingCache, default_cache_dir, model_key
     from clapsearch.eval.suite.probe import PROBES, ProbeConfig
     from clapsearch.eval.suite.tasks import apply_overrides, select_tasks
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
     from clapsearch.training_record import model_folder, read_training_hashes
 
     if probe not in ("none", *PROBES):

@@ -90,7 +90,7 @@ def model_source(name: str | None) -> str:
 
 
 def load_model(opts: ShardOptions, device: str | None = None):
-    from clapsearch.loading import load_embedder
+    from clapsearch.sources import load_embedder
 
     e = load_embedder(
         model_source(opts.model), device=device or opts.device, precision=opts.precision
