@@ -303,7 +303,7 @@ def _check_files(reader, report: Report) -> None:
 def repair(index: str | os.PathLike | None, files: bool = True) -> Report:
     """`check`, then fix what the module doc says can be fixed, then check again; the returned
     report marks what was repaired."""
-    from indexer.run import writer_lock
+    from indexer.writer import writer_lock
 
     index_dir = resolve_index_dir(index)
     first = check(index_dir, files=files)

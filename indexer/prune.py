@@ -60,8 +60,8 @@ def prune_missing(index: str | os.PathLike | None) -> PruneSummary:
 
 
 def _drop(index, doomed) -> PruneSummary:
-    from indexer.run import IndexOptions, IndexSummary, LazyEmbedder, refresh_ann, writer_lock
-    from indexer.writer import IndexWriter
+    from indexer.run import IndexOptions, IndexSummary, LazyEmbedder, refresh_ann
+    from indexer.writer import IndexWriter, writer_lock
 
     index_dir = resolve_index_dir(index)
     with writer_lock(index_dir):

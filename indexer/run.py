@@ -8,7 +8,6 @@ completes.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from clapsearch.errors import ClapsearchError, ModelMismatchError, UsageError
+from clapsearch.errors import ModelMismatchError, UsageError
 from clapsearch.index.paths import ann_path, normalize_path, resolve_index_dir
 from clapsearch.index.reader import IndexReader
 from clapsearch.index.schema import IndexConfig
@@ -29,7 +28,7 @@ from indexer.pipeline import (
 )
 from indexer.plan import make_plan
 from indexer.scan import scan
-from indexer.writer import IndexWriter
+from indexer.writer import IndexWriter, writer_lock
 
 CHECKPOINT_S = 120.0  # how often a long run refreshes the ANN cache when that is cheap
 
@@ -76,31 +75,6 @@ class IndexSummary:
             f"pruned {self.pruned}, failed {self.failed} in {self.seconds:.1f} s "
             f"({self.index_type} index)"
         )
-
-
-@contextmanager
-def writer_lock(index_dir: Path, holder: str = ""):
-    """One writer per index: a second `clapsearch index` on it is refused, not interleaved.
-    `flock` is released by the kernel if the process dies, so a kill never leaves it stale.
-    `holder`: what the refusal tells the next writer instead of "wait for it to end" (a
-    watcher never ends by itself); kept in the lock file while the lock is held."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(index_dir / "indexer.lock", "a+")  # never truncated by a refused opener
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            how = fh.read().strip() or "wait for it to end"
-            raise ClapsearchError(
-                f"Another `clapsearch index` is already writing {index_dir}; {how}."
-            ) from None
-        fh.truncate(0)
-        fh.write(holder)
-        fh.flush()
-        yield
-    finally:
-        fh.close()
 
 
 def _remove_stale_temporaries(index_dir: Path) -> None:

@@ -8,27 +8,56 @@ Commit protocol (docs/index-format.md has the full version):
 2. The FAISS cache (`ann.faiss`, `indexer.ann`) is written after, atomically, tagged with the
    generation it reflects; readers correct a stale one on the fly (`clapsearch.index.reader`).
 
-One writer per index at a time (`indexer.run.writer_lock`); readers in other processes or
+One writer per index at a time (`writer_lock` below); readers in other processes or
 threads keep their snapshots meanwhile.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from clapsearch.config import to_dict
+from clapsearch.errors import ClapsearchError
 from clapsearch.identity import ModelIdentity
 from clapsearch.index.paths import resolve_index_dir
 from clapsearch.index.reader import IndexReader, cache_delta, read_generation
 from clapsearch.index.schema import SCHEMA_VERSION, FileRecord, IndexConfig
 from clapsearch.index.vectors import decode_vectors, encode_vectors
+
+
+@contextmanager
+def writer_lock(index_dir: Path, holder: str = ""):
+    """One writer per index: a second `clapsearch index` on it is refused, not interleaved.
+    `flock` is released by the kernel if the process dies, so a kill never leaves it stale.
+    `holder`: what the refusal tells the next writer instead of "wait for it to end" (a
+    watcher never ends by itself); kept in the lock file while the lock is held."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(index_dir / "indexer.lock", "a+")  # never truncated by a refused opener
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            how = fh.read().strip() or "wait for it to end"
+            raise ClapsearchError(
+                f"Another `clapsearch index` is already writing {index_dir}; {how}."
+            ) from None
+        fh.truncate(0)
+        fh.write(holder)
+        fh.flush()
+        yield
+    finally:
+        fh.close()
 
 
 class IndexWriter(IndexReader):

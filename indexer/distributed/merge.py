@@ -85,7 +85,7 @@ def merge(
 ) -> MergeSummary:
     """Merge shards into the index at `index` (module doc). `ann`: "auto", "memory" or
     "ondisk" (force the in-memory types or the on-disk IVF-PQ)."""
-    from indexer.run import writer_lock
+    from indexer.writer import writer_lock
 
     if ann not in ("auto", "memory", "ondisk"):
         raise UsageError(f"--ann must be auto, memory or ondisk, not {ann!r}.")
