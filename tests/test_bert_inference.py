@@ -20,11 +20,17 @@ TEXTS = [
 
 
 def _both(name):
+    import torch
+
+    from clapsearch.backends.native import NativeEmbedder
     from clapsearch.backends.native_text import NativeTextEmbedder
     from clapsearch.sources import load_embedder
 
-    full = load_embedder(str(name), device="cpu", precision="fp32")
     fast = load_embedder(str(name), device="cpu", precision="fp32", parts=["text"])
+    path = fast.name_or_path  # the folder a name such as "default" resolves to
+    full = NativeEmbedder(path, torch.device("cpu"), torch.float32)  # transformers' BertModel
+    # the default source names what it loads "default"; the folder loaded directly keeps its path
+    full.model_identity = dataclasses.replace(full.model_identity, name=fast.model_identity.name)
     assert isinstance(fast, NativeTextEmbedder)  # the source chose the transformers-free path
     assert fast.model_identity == full.model_identity  # an index accepts either
     return fast, full

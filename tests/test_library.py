@@ -282,21 +282,23 @@ def test_threads_are_set_once_not_per_query(tiny_index, words_embedder, monkeypa
 def test_text_queries_load_only_the_text_side_of_a_clapsearch_checkpoint(tmp_path, tiny_native_dir):
     """A cold text query needs no audio tower (issue 12): the Library loads the text side
     alone, which the index accepts (same identity) and which ranks exactly as the full model;
-    a query by sound then loads the whole model."""
+    a query by sound then loads both towers (without transformers, as the text side)."""
+    import torch
     from conftest import esc50_files
 
     from clapsearch.backends.native import NativeEmbedder
     from clapsearch.backends.native_text import NativeTextEmbedder
-    from clapsearch.sources import load_embedder
+    from clapsearch.backends.native_torch import NativeTorchEmbedder
 
-    full = load_embedder(str(tiny_native_dir), device="cpu", precision="fp32")
+    # the whole training model (transformers' BertModel): what the fast paths must equal
+    full = NativeEmbedder(str(tiny_native_dir), torch.device("cpu"), torch.float32)
     write_test_index(tmp_path / "idx", full, esc50_files(8))
     with Library(tmp_path / "idx", device="cpu", precision="fp32") as cold:
         got = cold.search(["a dog barks", "rain"], k=5)
-        assert isinstance(cold.text_embedder, NativeTextEmbedder)
+        assert type(cold.text_embedder) is NativeTextEmbedder
         assert cold._embedder is None  # the audio tower was never loaded
         cold.search_audio(esc50_files(1)[0], k=2)
-        assert isinstance(cold.embedder, NativeEmbedder)
+        assert isinstance(cold.embedder, NativeTorchEmbedder)  # both towers, no transformers
     with Library(tmp_path / "idx", embedder=full) as warm:
         want = warm.search(["a dog barks", "rain"], k=5)
     for a, b in zip(got, want, strict=True):

@@ -81,6 +81,10 @@ def test_canonical_names_load_nothing(tmp_path, monkeypatch):
 
 
 def test_identity_is_a_record_with_the_models_configuration(tiny_clap_dir, tiny_native_dir):
+    import torch
+
+    from clapsearch.backends.native import NativeEmbedder
+
     hf = load_embedder(str(tiny_clap_dir), device="cpu", precision="fp32")
     native = load_embedder(str(tiny_native_dir), device="cpu", precision="fp32")
     for emb, kind in ((hf, "hf"), (native, "clapsearch")):
@@ -91,7 +95,8 @@ def test_identity_is_a_record_with_the_models_configuration(tiny_clap_dir, tiny_
         assert ident.text.max_tokens == emb.max_text_tokens
         assert ident.text.pooling == ("mean" if kind == "clapsearch" else "")
         assert ModelIdentity.from_json(ident.to_json()) == ident
-    assert native.logit_scale == pytest.approx(float(native.model.scale().detach()))
+    whole = NativeEmbedder(str(tiny_native_dir), torch.device("cpu"), torch.float32)
+    assert native.logit_scale == pytest.approx(float(whole.model.scale().detach()))
     assert hf.logit_scale == pytest.approx(math.exp(float(hf.model.logit_scale_a.detach())))
 
 

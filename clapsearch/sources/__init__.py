@@ -80,14 +80,24 @@ def load_embedder(
 
 
 def _quiet_transformers() -> None:
-    """Weight-loading bars and warnings are noise on every CLI call."""
-    try:
-        from transformers.utils import logging as hf_logging
+    """Weight-loading bars and warnings are noise on every CLI call. transformers is not
+    imported for this (most checkpoints load without it, and its import alone is ~20 MB and
+    a second): when it is not loaded yet, its environment says the same at its import."""
+    import os
+    import sys
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
+    if "transformers" not in sys.modules:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        if "huggingface_hub" in sys.modules:  # its constants were read at its import
+            from huggingface_hub.utils import disable_progress_bars
+
+            disable_progress_bars()
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """clapsearch checkpoint folders (`clapsearch.models.checkpoint`, written by `clapsearch
-train`): recognised by their `clapsearch.json`; loaded as a `NativeEmbedder`."""
+train`): recognised by their `clapsearch.json`; loaded without transformers where the towers
+allow (`_load`), else as a `NativeEmbedder`."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ def is_checkpoint_folder(name: str) -> bool:
 
 
 def _load(name, device, dtype, parts):
-    if parts == frozenset({"text"}):  # text queries: the text side alone, no transformers
-        from clapsearch.backends.native_text import NativeTextEmbedder, UnsupportedTextTower
+    """Without transformers where the checkpoint allows: the text side alone for text queries
+    (`NativeTextEmbedder`), both towers in plain torch otherwise (`NativeTorchEmbedder`); a
+    tower those cannot reproduce exactly loads the whole model (`NativeEmbedder`)."""
+    from clapsearch.backends.native_text import NativeTextEmbedder, UnsupportedTextTower
 
-        try:
+    try:
+        if parts == frozenset({"text"}):
             return NativeTextEmbedder(name, device, dtype)
-        except UnsupportedTextTower:
-            pass  # a text tower it cannot reproduce exactly: load the whole model
+        from clapsearch.backends.native_torch import NativeTorchEmbedder
+
+        return NativeTorchEmbedder(name, device, dtype)
+    except UnsupportedTextTower:
+        pass
     from clapsearch.backends.native import NativeEmbedder
 
     return NativeEmbedder(name, device, dtype)
