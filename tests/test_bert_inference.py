@@ -72,6 +72,25 @@ def test_tiny_checkpoint_with_cls_pooling_and_linear_head(tmp_path):
     assert not np.allclose(a[0], a[1], atol=1e-3)  # different texts, different vectors
 
 
+def test_free_temperature_above_the_cap_is_the_whole_models(tmp_path):
+    """`logit_cap: logits` (MS-CLAP): the scale is not capped (the loss clips the logits), so a
+    trained 1/0.007 stays 142.9; the text side read from the file must say what the model says
+    (it once capped it at 100 whatever the recipe)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from clapsearch.models import build_model, save_checkpoint
+    from clapsearch.models.presets import tiny_config
+
+    torch.manual_seed(2)
+    cfg = dataclasses.replace(tiny_config(), logit_cap="logits", logit_scale_init=1 / 0.007)
+    model = build_model(cfg).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model.text_encoder.tokenizer_source())
+    fast, full = _both(save_checkpoint(model, tokenizer, tmp_path / "ckpt"))
+    assert full.logit_scale == pytest.approx(1 / 0.007, rel=1e-5)
+    assert fast.logit_scale == pytest.approx(full.logit_scale, rel=1e-6)
+
+
 def test_towers_it_cannot_reproduce_fall_back_to_the_whole_model(tmp_path, tiny_native_dir):
     import torch
 

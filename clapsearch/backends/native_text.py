@@ -14,7 +14,6 @@ same identity, so an index accepts it; its audio side is absent (it is loaded fo
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -26,21 +25,38 @@ ENCODER_PREFIX = "text_encoder.hf_model."
 HEAD_PREFIX = "text_projection."
 
 
+def read_checkpoint_tensors(
+    folder: Path, prefixes: tuple[str, ...]
+) -> tuple[dict[str, dict[str, torch.Tensor]], torch.Tensor | None]:
+    """The tensors of a checkpoint's `model.safetensors` under each prefix, keyed without it
+    (on CPU, as stored), and its raw `logit_scale` (None when absent): what the
+    transformers-free embedders read instead of building the training model."""
+    from safetensors import safe_open
+
+    from clapsearch.models.checkpoint import WEIGHTS_FILE
+
+    with safe_open(str(folder / WEIGHTS_FILE), framework="pt", device="cpu") as fh:
+        keys = list(fh.keys())
+        parts = {
+            p: {k[len(p) :]: fh.get_tensor(k) for k in keys if k.startswith(p)} for p in prefixes
+        }
+        log_scale = fh.get_tensor("logit_scale").float() if "logit_scale" in keys else None
+    return parts, log_scale
+
+
 class NativeTextEmbedder(Embedder):
     """`embed_text` / `count_tokens` of a clapsearch checkpoint directory (module doc)."""
 
     def __init__(self, name_or_path: str, device: torch.device, dtype: torch.dtype):
-        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         from clapsearch.backends.native import checkpoint_identity
         from clapsearch.models.checkpoint import (
             TEXT_CONFIG_DIR,
             TOKENIZER_DIR,
-            WEIGHTS_FILE,
             read_checkpoint_meta,
         )
-        from clapsearch.models.clap import projection_head
+        from clapsearch.models.clap import capped_scale, projection_head
 
         folder = Path(name_or_path).expanduser().resolve()
         config, _ = read_checkpoint_meta(folder)
@@ -49,19 +65,9 @@ class NativeTextEmbedder(Embedder):
             raise UnsupportedTextTower("the checkpoint has no tokenizer.json")
         hf_config = json.loads((folder / TEXT_CONFIG_DIR / "config.json").read_text())
         shape = BertShape.from_hf_config(hf_config)
-        with safe_open(str(folder / WEIGHTS_FILE), framework="pt", device="cpu") as fh:
-            keys = list(fh.keys())
-            encoder = {
-                k[len(ENCODER_PREFIX) :]: fh.get_tensor(k).to(device)
-                for k in keys
-                if k.startswith(ENCODER_PREFIX)
-            }
-            head_state = {
-                k[len(HEAD_PREFIX) :]: fh.get_tensor(k).float()
-                for k in keys
-                if k.startswith(HEAD_PREFIX)
-            }
-            raw_scale = float(fh.get_tensor("logit_scale")) if "logit_scale" in keys else None
+        parts, log_scale = read_checkpoint_tensors(folder, (ENCODER_PREFIX, HEAD_PREFIX))
+        encoder = {k: v.to(device) for k, v in parts[ENCODER_PREFIX].items()}
+        head_state = {k: v.float() for k, v in parts[HEAD_PREFIX].items()}
         self.encoder = BertInference(shape, encoder)
         self.head = projection_head(config.projection, shape.hidden_size, config.embed_dim)
         self.head.load_state_dict(head_state, strict=True)
@@ -78,9 +84,7 @@ class NativeTextEmbedder(Embedder):
         self.dim = int(config.embed_dim)
         positions = int(hf_config.get("max_position_embeddings", 512))
         self._max_tokens = min(positions, int(config.text_encoder.max_length), 512)
-        self._scale = (
-            min(math.exp(raw_scale), config.logit_scale_max) if raw_scale is not None else 100.0
-        )
+        self._scale = float(capped_scale(log_scale, config)) if log_scale is not None else 100.0
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(self._max_tokens)
         self.tokenizer.enable_padding(pad_id=shape.pad_token_id)
@@ -120,4 +124,4 @@ class NativeTextEmbedder(Embedder):
         return self.head(pooled)
 
 
-__all__ = ["NativeTextEmbedder", "UnsupportedTextTower"]
+__all__ = ["NativeTextEmbedder", "UnsupportedTextTower", "read_checkpoint_tensors"]

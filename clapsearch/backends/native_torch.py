@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import torch
 
-from clapsearch.backends.native_text import NativeTextEmbedder, UnsupportedTextTower
+from clapsearch.backends.native_text import (
+    NativeTextEmbedder,
+    UnsupportedTextTower,
+    read_checkpoint_tensors,
+)
 
 TORCH_AUDIO_TOWERS = frozenset({"cnn6", "cnn10", "cnn14"})  # clapsearch.models.pann
-AUDIO_PREFIXES = ("audio_encoder.", "audio_projection.")
+ENCODER_PREFIX = "audio_encoder."
+HEAD_PREFIX = "audio_projection."
 
 
 class NativeTorchEmbedder(NativeTextEmbedder):
@@ -30,9 +35,6 @@ class NativeTorchEmbedder(NativeTextEmbedder):
         super().__init__(name_or_path, device, dtype)  # the text side; raises when unsupported
         from pathlib import Path
 
-        from safetensors import safe_open
-
-        from clapsearch.models.checkpoint import WEIGHTS_FILE
         from clapsearch.models.heads import projection_head
         from clapsearch.models.registry import create_audio_encoder
 
@@ -44,25 +46,12 @@ class NativeTorchEmbedder(NativeTextEmbedder):
         )
         head = projection_head(cfg.projection, encoder.out_dim, cfg.embed_dim)
         folder = Path(name_or_path).expanduser().resolve()
-        with safe_open(str(folder / WEIGHTS_FILE), framework="pt", device="cpu") as fh:
-            state = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith(AUDIO_PREFIXES)}
-            raw_scale = fh.get_tensor("logit_scale").float() if "logit_scale" in fh.keys() else None
-        n = len(AUDIO_PREFIXES[0])
-        encoder.load_state_dict(
-            {k[n:]: v for k, v in state.items() if k.startswith(AUDIO_PREFIXES[0])}
-        )
-        m = len(AUDIO_PREFIXES[1])
-        head.load_state_dict(
-            {k[m:]: v for k, v in state.items() if k.startswith(AUDIO_PREFIXES[1])}
-        )
+        parts, _ = read_checkpoint_tensors(folder, (ENCODER_PREFIX, HEAD_PREFIX))
+        encoder.load_state_dict(parts[ENCODER_PREFIX])
+        head.load_state_dict(parts[HEAD_PREFIX])
         self.audio_encoder = encoder.to(device=device, dtype=dtype).eval()
         self.audio_projection = head.to(device=device, dtype=dtype).eval()
         self.dtype = dtype
-        if raw_scale is not None:  # `ClapsearchModel.scale()`: capped only with `logit_cap: scale`
-            scale = raw_scale.exp()
-            if cfg.logit_cap == "scale":
-                scale = scale.clamp(max=cfg.logit_scale_max)
-            self._scale = float(scale)
 
     def _audio_forward(self, features: torch.Tensor, is_longer: torch.Tensor) -> torch.Tensor:
         return self.audio_projection(self.audio_encoder(features.to(self.dtype), is_longer))

@@ -86,13 +86,8 @@ class ClapsearchModel(nn.Module):
         return audio, text, self.scale()
 
     def scale(self) -> torch.Tensor:
-        """exp(logit_scale): the multiplier of the cosine logits. With `logit_cap: scale` it is
-        also clamped at `logit_scale_max` (inactive once `clamp_logit_scale` has run, since
-        the parameter then sits strictly below the cap); with `logits` it is free."""
-        scale = self.logit_scale.exp()
-        if self.config.logit_cap == "scale":
-            scale = scale.clamp(max=self.config.logit_scale_max)
-        return scale
+        """exp(logit_scale): the multiplier of the cosine logits (`capped_scale`)."""
+        return capped_scale(self.logit_scale, self.config)
 
     @property
     def logit_clip(self) -> float | None:
@@ -123,6 +118,17 @@ class ClapsearchModel(nn.Module):
         if self.frozen["text"]:
             self.text_encoder.eval()
         return self
+
+
+def capped_scale(log_scale: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """exp(log_scale). With `logit_cap: scale` it is also clamped at `logit_scale_max`
+    (inactive once `clamp_logit_scale` has run, since the parameter then sits strictly below
+    the cap); with `logits` it is free. The one formula for a model in memory and for the
+    embedders that read the parameter from a checkpoint file."""
+    scale = log_scale.exp()
+    if config.logit_cap == "scale":
+        scale = scale.clamp(max=config.logit_scale_max)
+    return scale
 
 
 def max_log_scale(cap: float) -> float:
