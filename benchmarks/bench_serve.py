@@ -43,28 +43,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 WORKDIR = Path.home() / ".cache" / "clapsearch" / "bench-serve"
-QUERIES = [
-    "dog barking in the rain",
-    "a car engine starting on a cold morning",
-    "birds singing",
-    "footsteps on gravel",
-    "a door slamming shut",
-    "thunder rumbling far away",
-    "a baby crying in another room",
-    "glass breaking",
-    "people talking in a busy cafe",
-    "rain falling on a tin roof",
-    "a church bell ringing",
-    "waves crashing on a beach",
-    "a train passing by",
-    "typing on a mechanical keyboard",
-    "a siren in the distance",
-    "wind blowing through the trees",
-    "a cat meowing",
-    "someone coughing",
-    "an airplane flying overhead",
-    "water running from a tap",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_query import QUERY_TEXTS as QUERIES  # noqa: E402  (the same 20 queries)
 
 
 def build_index(folder: Path, n_segments: int, embedder) -> None:

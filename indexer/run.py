@@ -390,25 +390,25 @@ def refresh_ann(store: IndexWriter, lazy: LazyEmbedder, summary: IndexSummary) -
     if cache is not None and cache.header.generation == meta.generation:
         summary.index_type, summary.recall_at_10 = meta.index_type, meta.recall_at_10
         return
-    if cache is not None and cache.header.ondisk is not None:
-        from indexer.distributed.merge import ONDISK_MIN, build_ondisk, remove_unreferenced
+    ondisk = cache is not None and cache.header.ondisk is not None
+    report = None
+    if ondisk:
+        from indexer.distributed.merge import ONDISK_MIN, build_ondisk
 
         if store.status().segments >= ONDISK_MIN:
             report = build_ondisk(store, lazy.get().embed_text(list(PROBE_TEXTS)))
-        else:  # pruned below what IVF-PQ can hold: the in-memory cache of that size
-            texts = None
-            if choose_type(store.status().segments, meta.config) != "flat":
-                texts = lazy.get().embed_text(list(PROBE_TEXTS))
-            report = build_ann(store, texts)
-            remove_unreferenced(store.index_dir)  # the on-disk files the header named
-        summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
-        return
-    report = update_ann(store, cache) if cache is not None else None
+        # else: pruned below what IVF-PQ can hold: the in-memory cache of that size, below
+    elif cache is not None:
+        report = update_ann(store, cache)
     if report is None:
         texts = None
         if choose_type(store.status().segments, meta.config) != "flat":
             texts = lazy.get().embed_text(list(PROBE_TEXTS))
         report = build_ann(store, texts)
+        if ondisk:
+            from indexer.distributed.merge import remove_unreferenced
+
+            remove_unreferenced(store.index_dir)  # the on-disk files the header named
     summary.index_type, summary.recall_at_10 = report.index_type, report.recall_at_10
 
 
