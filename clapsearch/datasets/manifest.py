@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from clapsearch.datasets.base import RetrievalSet, read_csv, retrieval_set
+from clapsearch.datasets.base import RetrievalSet, retrieval_set
 from clapsearch.datasets.registry import register_layout
 from clapsearch.errors import UsageError
 
@@ -43,29 +43,6 @@ class ManifestClip:
     split: str = ""
     source: str = ""
     keywords: tuple[str, ...] = ()
-
-
-def _records(path: Path) -> list[tuple[str, dict]]:
-    """(where, record) per row: "m.jsonl line 3" / "m.csv row 4" for error messages."""
-    if path.suffix.lower() not in (".jsonl", ".json"):
-        return [(f"{path} row {n}", row) for n, row in enumerate(read_csv(path, []), start=2)]
-    out = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = list(f)
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not UTF-8 text ({err.reason}).") from err
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{path} line {n} is not valid JSON ({err.msg}).") from err
-        if not isinstance(record, dict):
-            raise UsageError(f"{path} line {n} is not a JSON object.")
-        out.append((f"{path} line {n}", record))
-    return out
 
 
 def _captions(record: dict) -> list[str]:
@@ -92,7 +69,8 @@ def _keywords(record: dict) -> tuple[str, ...]:
 
 
 def _iter_records(path: Path) -> Iterator[tuple[str, dict]]:
-    """`_records` one row at a time (memory: one row)."""
+    """(where, record) per row, one row at a time (memory: one row): "m.jsonl line 3" /
+    "m.csv row 4" for error messages."""
     try:
         if path.suffix.lower() not in (".jsonl", ".json"):
             with open(path, newline="", encoding="utf-8-sig") as f:
@@ -154,7 +132,7 @@ def read_manifest(
         raise UsageError(f"manifest {path} does not exist.")
     base = Path(audio_root).expanduser() if audio_root else path.parent
     clips: dict[Path, ManifestClip] = {}
-    for where, record in _records(path):
+    for where, record in _iter_records(path):
         row_split = str(record.get("split") or "")
         if split and row_split != split:
             continue
