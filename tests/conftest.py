@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,28 @@ def tiny_index(tmp_path_factory, words_embedder):
     4 Clotho clips (15-30 s, several windows), built with `words_embedder`."""
     folder = tmp_path_factory.mktemp("tiny_index")
     return folder, write_test_index(folder, words_embedder, esc50_files(12) + clotho_files()[:4])
+
+
+def window_counts(db: Path) -> dict[str, int]:
+    """path -> its stored windows, read straight from a (possibly half-written) index
+    database: {} before its schema is committed; asserts no orphan window and no path twice
+    (the crash and kill -9 tests' view of what a killed run left)."""
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT f.path, count(s.id) FROM files f LEFT JOIN segments s ON s.file_id = f.id "
+            "GROUP BY f.id"
+        ).fetchall()
+        orphans = con.execute(
+            "SELECT count(*) FROM segments WHERE file_id NOT IN (SELECT id FROM files)"
+        ).fetchone()[0]
+    except sqlite3.OperationalError:  # killed before the schema was committed
+        return {}
+    finally:
+        con.close()
+    assert orphans == 0
+    paths = [r[0] for r in rows]
+    assert len(paths) == len(set(paths))
+    return dict(rows)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,29 +16,7 @@ import pytest
 from clapsearch.index.ann_cache import read_ann
 from clapsearch.index.reader import IndexReader
 from indexer.run import IndexOptions, run_index
-from tests.conftest import REPO, clotho_files, esc50_files
-
-
-def _per_file_counts(db) -> dict[str, int]:
-    if not db.exists():
-        return {}
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT f.path, count(s.id) FROM files f LEFT JOIN segments s ON s.file_id = f.id "
-            "GROUP BY f.id"
-        ).fetchall()
-        orphans = con.execute(
-            "SELECT count(*) FROM segments WHERE file_id NOT IN (SELECT id FROM files)"
-        ).fetchone()[0]
-    except sqlite3.OperationalError:  # killed before the schema was committed
-        return {}
-    finally:
-        con.close()
-    assert orphans == 0
-    paths = [r[0] for r in rows]
-    assert len(paths) == len(set(paths))
-    return dict(rows)
+from tests.conftest import REPO, clotho_files, esc50_files, window_counts
 
 
 def _results(idx, queries):
@@ -59,7 +36,7 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
     run_index(
         IndexOptions((str(lib),), str(clean), str(tiny_clap_dir), workers=0, precision="fp32")
     )
-    want = _per_file_counts(clean / "index.db")
+    want = window_counts(clean / "index.db")
     assert len(want) == 40 and max(want.values()) == 3
 
     idx = tmp_path / "idx"
@@ -91,7 +68,7 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        done_before = len(_per_file_counts(idx / "index.db"))
+        done_before = len(window_counts(idx / "index.db"))
         if round_ == 0:  # somewhere in start-up, model load or index creation: at a random
             # moment, but never later than the first commit (a fast machine can otherwise
             # finish the whole library before the deadline and nothing gets killed)
@@ -104,7 +81,7 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
             deadline = time.monotonic() + 30
             target = len(want)
         while proc.poll() is None and time.monotonic() < deadline:
-            if len(_per_file_counts(idx / "index.db")) >= target:
+            if len(window_counts(idx / "index.db")) >= target:
                 break
             time.sleep(0.05)
         if proc.poll() is None:
@@ -113,7 +90,7 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
         proc.wait()
         assert b"Traceback" not in proc.stderr.read()
         proc.stderr.close()
-        got = _per_file_counts(idx / "index.db")
+        got = window_counts(idx / "index.db")
         assert all(got[p] == want[p] for p in got)  # each file fully present or absent
     assert kills == 5  # rounds 0-4 always kill mid-run
 
@@ -121,7 +98,7 @@ def test_kill9_at_random_points_then_complete(tmp_path, tiny_clap_dir):
         cmd + ["0", "--batch-size", "1"], env=env, capture_output=True, timeout=120
     )
     assert final.returncode == 0, final.stderr.decode()
-    assert _per_file_counts(idx / "index.db") == want
+    assert window_counts(idx / "index.db") == want
 
     with IndexReader.open(idx) as store:
         seg_ids = store.segment_ids_where()

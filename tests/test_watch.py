@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from clapsearch.index.reader import IndexReader
 from indexer import watch as watch_mod
 from indexer.run import IndexOptions, run_index
 from indexer.watch import Watcher, WatchOptions, _close_over_partners, _outermost
-from tests.conftest import REPO, esc50_files
+from tests.conftest import REPO, esc50_files, window_counts
 
 QUIET = 0.3  # debounce in these tests: long enough for a copy, short for the suite
 
@@ -243,22 +242,6 @@ def test_vanished_folder_is_not_pruned_and_overflow_rescans(lib, tmp_path, tiny_
 # -- a watching process: kill -9 and Ctrl-C ------------------------------------------------
 
 
-def _per_file_counts(db) -> dict[str, int]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT f.path, count(s.id) FROM files f LEFT JOIN segments s ON s.file_id = f.id "
-            "GROUP BY f.id"
-        ).fetchall()
-        orphans = con.execute(
-            "SELECT count(*) FROM segments WHERE file_id NOT IN (SELECT id FROM files)"
-        ).fetchone()[0]
-    finally:
-        con.close()
-    assert orphans == 0
-    return dict(rows)
-
-
 def _start_watching(lib, idx, model, log):
     cmd = [
         sys.executable,
@@ -300,7 +283,7 @@ def test_kill9_mid_batch_then_next_run_completes_and_ctrl_c(tmp_path, tiny_clap_
             for f in clips[:24]:  # one batch of 24 files, committed one at a time
                 shutil.copy(f, lib / f.name)
             deadline = time.monotonic() + 60
-            while len(_per_file_counts(idx / "index.db")) < 3:
+            while len(window_counts(idx / "index.db")) < 3:
                 assert proc.poll() is None and time.monotonic() < deadline, log_text(log)
                 time.sleep(0.01)
             os.killpg(proc.pid, signal.SIGKILL)
@@ -309,7 +292,7 @@ def test_kill9_mid_batch_then_next_run_completes_and_ctrl_c(tmp_path, tiny_clap_
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
         assert "Traceback" not in log_text(log)
-    before = _per_file_counts(idx / "index.db")
+    before = window_counts(idx / "index.db")
     assert 3 <= len(before) < 24, "killed after the batch, not in it"
     assert set(before.values()) == {1}  # 5 s clips: each file whole, with its one window
     kept = {p: _vectors(idx, p) for p in before}
@@ -338,7 +321,7 @@ def test_kill9_mid_batch_then_next_run_completes_and_ctrl_c(tmp_path, tiny_clap_
         )
     )
 
-    after = _per_file_counts(idx / "index.db")
+    after = window_counts(idx / "index.db")
     assert after == {str(lib / f.name): 1 for f in clips[:24]} | {str(lib / "new.flac"): 1}
     for p, (ids, vecs) in kept.items():  # nothing committed before the kill was redone
         got_ids, got_vecs = _vectors(idx, p)
