@@ -95,11 +95,12 @@ def _iter_records(path: Path) -> Iterator[tuple[str, dict]]:
         raise UsageError(f"{path} is not UTF-8 text ({err.reason}).") from err
 
 
-def iter_manifest(
-    path: str | Path, audio_root: str | Path | None = None, split: str = ""
-) -> Iterator[ManifestClip]:
-    """The rows of a manifest one at a time (module doc: not joined by file), by the same
-    rule as `read_manifest` otherwise; memory does not grow with the manifest."""
+def _clip_rows(
+    path: str | Path, audio_root: str | Path | None, split: str
+) -> Iterator[tuple[dict, str, Path, str]]:
+    """(record, audio path as written, resolved path, its split) per row of `split` (every
+    row when empty), one at a time: what `iter_manifest` and `read_manifest` build clips
+    from. A missing manifest or a row without an audio path is one sentence."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"manifest {path} does not exist.")
@@ -113,9 +114,18 @@ def iter_manifest(
             raise UsageError(
                 f"{where} has no audio path (expected one of {', '.join(AUDIO_KEYS)})."
             )
+        yield record, str(audio), base / Path(str(audio)).expanduser(), row_split
+
+
+def iter_manifest(
+    path: str | Path, audio_root: str | Path | None = None, split: str = ""
+) -> Iterator[ManifestClip]:
+    """The rows of a manifest one at a time (module doc: not joined by file), by the same
+    rule as `read_manifest` otherwise; memory does not grow with the manifest."""
+    for record, audio, resolved, row_split in _clip_rows(path, audio_root, split):
         yield ManifestClip(
-            audio=str(audio),
-            path=base / Path(str(audio)).expanduser(),
+            audio=audio,
+            path=resolved,
             captions=tuple(dict.fromkeys(_captions(record))),
             split=row_split,
             source=str(record.get("source") or ""),
@@ -127,26 +137,13 @@ def read_manifest(
     path: str | Path, audio_root: str | Path | None = None, split: str = ""
 ) -> list[ManifestClip]:
     """The clips of a manifest, by the rule of the module doc, in order of first appearance."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise UsageError(f"manifest {path} does not exist.")
-    base = Path(audio_root).expanduser() if audio_root else path.parent
     clips: dict[Path, ManifestClip] = {}
-    for where, record in _iter_records(path):
-        row_split = str(record.get("split") or "")
-        if split and row_split != split:
-            continue
-        audio = next((record[k] for k in AUDIO_KEYS if record.get(k)), None)
-        if not audio:
-            raise UsageError(
-                f"{where} has no audio path (expected one of {', '.join(AUDIO_KEYS)})."
-            )
-        resolved = base / Path(str(audio)).expanduser()
+    for record, audio, resolved, row_split in _clip_rows(path, audio_root, split):
         old = clips.get(resolved)
         captions = (old.captions if old else ()) + tuple(_captions(record))
         keywords = (old.keywords if old else ()) + _keywords(record)
         clips[resolved] = ManifestClip(
-            audio=old.audio if old else str(audio),
+            audio=old.audio if old else audio,
             path=resolved,
             captions=tuple(dict.fromkeys(captions)),
             split=old.split if old else row_split,
