@@ -451,6 +451,16 @@ def laion_get_audio_features():
 
 
 # --- peer model files shared by the test modules ------------------------------------------------
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """A hub cache holding the stand-in tokenizers, huggingface_hub pointed at it for the
+    module (the peers' loaders look their tokenizers up there)."""
+    peers()
+    cache, patch = hub_cache_with_tokenizers(tmp_path_factory)
+    yield cache
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def peer_files(tmp_path_factory):
     """`get(name)` -> (the peer's model object, the file it was saved to), built once a session:

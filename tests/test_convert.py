@@ -11,18 +11,9 @@ import pytest
 import torch
 
 from clapsearch.loading import load_embedder
-from tests import peers
 from tests.conftest import clotho_files, esc50_files, run_cli
 
 TEXTS = ["a dog barks", "wow! rain, on a tin roof", "birds chirp in the morning"]
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    peers.peers()
-    cache, patch = peers.hub_cache_with_tokenizers(tmp_path_factory)
-    yield cache
-    patch.undo()
 
 
 @pytest.fixture

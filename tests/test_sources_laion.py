@@ -37,14 +37,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    peers.peers()
-    cache, patch = peers.hub_cache_with_tokenizers(tmp_path_factory)
-    yield cache
-    patch.undo()
-
-
 def _setup(name, peer_files):
     from transformers import AutoTokenizer
 

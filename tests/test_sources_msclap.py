@@ -38,14 +38,6 @@ LONG_TEXT = " ".join(
 )
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    peers.peers()
-    cache, patch = peers.hub_cache_with_tokenizers(tmp_path_factory)
-    yield cache
-    patch.undo()
-
-
 def _setup(version, peer_files):
     from transformers import AutoTokenizer
 
