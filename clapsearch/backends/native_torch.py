@@ -1,8 +1,8 @@
 """Both towers of a clapsearch checkpoint without transformers (indexing with the built-in model).
 
 `NativeEmbedder` builds the training model, whose text tower is transformers' `BertModel`:
-importing it holds ~110 MB of memory in every indexing process and takes seconds, for a text
-tower that indexing uses only to tune the ANN cache. When the checkpoint's text tower is one
+importing it holds ~108 MB of memory in every indexing process and takes 2.6 s (quiet
+machine, docs/benchmarks.md), for a text tower that indexing uses only to tune the ANN cache. When the checkpoint's text tower is one
 the torch-only forward reproduces (`NativeTextEmbedder`, what text queries already use) and
 its audio tower is plain torch (the PANN CNNs), `NativeTorchEmbedder` adds the audio encoder
 and its projection head, read from `model.safetensors`, to that text side: the same audio
